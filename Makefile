@@ -1,0 +1,54 @@
+# leakscope: `make` builds build/libleakscope.so and build/leakscope;
+# `make demo` runs a leaking example under it; `make test` runs the test suite.
+# Missing Debian packages are installed first (scripts/install-deps.sh).
+
+CC       ?= cc
+CXX      ?= c++
+BUILD    := build
+WARN     := -Wall -Wextra -Werror
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -Isrc -fPIC -fvisibility=hidden -pthread
+
+# Engine: linked into the preloaded library (and the unit tests).
+ENGINE_SRCS := src/arena.c src/sites.c src/live.c src/regions.c src/modules.c src/options.c \
+               src/engine.c src/dump_write.c src/sysmon.c src/util.c
+# Reader side: linked into the tool (and the tests).
+READER_SRCS := src/dump_read.c src/symbolize.c src/report.c src/util.c src/options.c
+TOOL_SRCS   := tools/leakscope.c tools/cmd_run.c tools/cmd_report.c
+
+ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)
+READER_OBJS := $(READER_SRCS:%.c=$(BUILD)/obj/%.o)
+TOOL_OBJS   := $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o)
+PRELOAD_OBJ := $(BUILD)/obj/preload/preload.o
+
+LIB  := $(BUILD)/libleakscope.so
+TOOL := $(BUILD)/leakscope
+DEPS_STAMP := $(BUILD)/.deps-build
+
+.PHONY: all deps test demo clean check-deps
+
+all: $(LIB) $(TOOL)
+
+# Install missing packages once per build directory (the stamp), or whenever asked.
+$(DEPS_STAMP):
+	@sh scripts/install-deps.sh build
+	@mkdir -p $(BUILD) && touch $@
+deps: ; @sh scripts/install-deps.sh build
+
+$(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(ENGINE_OBJS) $(PRELOAD_OBJ)
+	$(CC) -shared -o $@ $^ -Wl,-z,defs -Wl,--as-needed -lunwind -lz -ldl -pthread
+
+$(TOOL): $(TOOL_OBJS) $(READER_OBJS)
+	$(CC) -o $@ $^ -ldw -lelf -lz -lstdc++ -pthread
+
+include tests/tests.mk
+include demo/demo.mk
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,143 @@
+/*
+ * arena.c - leakscope's private allocator (see arena.h).
+ *
+ * Small requests (<= META_SMALL_MAX) are rounded up to a power of two and
+ * served from per-class free lists, refilled by bump allocation in 1 MiB
+ * chunks.  Freed small objects go back to their class list; chunks are never
+ * returned, which suits metadata that mostly grows.  Larger requests are
+ * separate mappings.  One mutex guards the lists; it is only taken when a new
+ * call site is seen or a hash table grows, never per allocation.
+ */
+#define _GNU_SOURCE
+#include "arena.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define META_MIN_SHIFT 4                     /* 16 bytes */
+#define META_SMALL_MAX (64 * 1024)
+#define META_CLASSES 13                      /* 16 B .. 64 KiB */
+#define META_CHUNK (1024 * 1024)
+
+struct free_node {
+    struct free_node *next;
+};
+
+static pthread_mutex_t meta_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct free_node *free_lists[META_CLASSES];
+static char *chunk_cursor, *chunk_end;
+static atomic_size_t bytes_mapped;
+
+static size_t page_round(size_t size)
+{
+    size_t page = 4096;
+    return (size + page - 1) & ~(page - 1);
+}
+
+void *meta_map(size_t size)
+{
+    size = page_round(size);
+    long p = syscall(SYS_mmap, NULL, size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p < 0 && p > -4096)
+        return NULL;
+    atomic_fetch_add_explicit(&bytes_mapped, size, memory_order_relaxed);
+    return (void *)p;
+}
+
+void meta_unmap(void *ptr, size_t size)
+{
+    if (!ptr)
+        return;
+    size = page_round(size);
+    syscall(SYS_munmap, ptr, size);
+    atomic_fetch_sub_explicit(&bytes_mapped, size, memory_order_relaxed);
+}
+
+static int size_class(size_t size)
+{
+    int cls = 0;
+    size_t cap = (size_t)1 << META_MIN_SHIFT;
+
+    while (cap < size) {
+        cap <<= 1;
+        cls++;
+    }
+    return cls;
+}
+
+void *meta_alloc(size_t size)
+{
+    if (size == 0)
+        size = 1;
+    if (size > META_SMALL_MAX)
+        return meta_map(size);
+
+    int cls = size_class(size);
+    size_t cap = (size_t)1 << (cls + META_MIN_SHIFT);
+    void *result = NULL;
+
+    pthread_mutex_lock(&meta_mutex);
+    if (free_lists[cls]) {
+        struct free_node *node = free_lists[cls];
+        free_lists[cls] = node->next;
+        result = node;
+        memset(result, 0, cap);
+    } else {
+        if (chunk_cursor == NULL || (size_t)(chunk_end - chunk_cursor) < cap) {
+            char *chunk = meta_map(META_CHUNK);
+            if (chunk) {
+                chunk_cursor = chunk;
+                chunk_end = chunk + META_CHUNK;
+            }
+        }
+        if (chunk_cursor && (size_t)(chunk_end - chunk_cursor) >= cap) {
+            result = chunk_cursor;      /* fresh mapping: already zero */
+            chunk_cursor += cap;
+        }
+    }
+    pthread_mutex_unlock(&meta_mutex);
+    return result;
+}
+
+void meta_free(void *ptr, size_t size)
+{
+    if (!ptr)
+        return;
+    if (size == 0)
+        size = 1;
+    if (size > META_SMALL_MAX) {
+        meta_unmap(ptr, size);
+        return;
+    }
+    int cls = size_class(size);
+    struct free_node *node = ptr;
+
+    pthread_mutex_lock(&meta_mutex);
+    node->next = free_lists[cls];
+    free_lists[cls] = node;
+    pthread_mutex_unlock(&meta_mutex);
+}
+
+size_t meta_bytes_mapped(void)
+{
+    return atomic_load_explicit(&bytes_mapped, memory_order_relaxed);
+}
+
+void meta_lock_for_fork(void)
+{
+    pthread_mutex_lock(&meta_mutex);
+}
+
+void meta_unlock_after_fork(int in_child)
+{
+    if (in_child)
+        pthread_mutex_init(&meta_mutex, NULL);
+    else
+        pthread_mutex_unlock(&meta_mutex);
+}

@@ -1,0 +1,27 @@
+/*
+ * arena.h - leakscope's own memory, never taken from the program's malloc.
+ *
+ * Everything the engine keeps (site records, uthash buckets, live-block tables,
+ * dump staging buffers) comes from here: small objects from size-class free
+ * lists carved out of mmap'd chunks, large ones straight from mmap.  Memory is
+ * obtained with the raw mmap system call so that it never passes through the
+ * interposed mmap and can be used before anything else is initialised.
+ */
+#ifndef LEAKSCOPE_ARENA_H
+#define LEAKSCOPE_ARENA_H
+
+#include <stddef.h>
+
+void *meta_alloc(size_t size);             /* zero-filled; NULL when out of memory */
+void meta_free(void *ptr, size_t size);    /* size must be the size passed to meta_alloc */
+
+void *meta_map(size_t size);               /* page-granular zeroed mapping, NULL on failure */
+void meta_unmap(void *ptr, size_t size);
+
+size_t meta_bytes_mapped(void);            /* all memory leakscope holds, for the benchmark */
+
+/* fork(): the parent takes the lock before fork, both sides release it after. */
+void meta_lock_for_fork(void);
+void meta_unlock_after_fork(int in_child);
+
+#endif

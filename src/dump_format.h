@@ -1,0 +1,81 @@
+/*
+ * dump_format.h - the .lsd dump file format, version 1.
+ *
+ * The dump is the only interface between a traced process and every report.
+ * This header is its specification (docs/dump-format.md says the same in
+ * prose); the writer is dump_write.c and the one reader is dump_read.c.
+ *
+ * All integers are little-endian.  A file is a 16-byte header followed by
+ * sections; the last section is END.
+ *
+ *   header:   u8  magic[8] = 89 'L' 'S' 'D' 0d 0a 1a 0a
+ *             u16 version            (1; a reader refuses a newer major version)
+ *             u16 header_size        (16; a reader skips any bytes beyond the ones it knows)
+ *             u32 byte_order         (0x01020304 as written by the producer)
+ *
+ *   section:  u32 type               (DUMP_SECTION_*; unknown types are skipped)
+ *             u32 crc32              (zlib crc32 of the payload)
+ *             u64 length             (payload bytes)
+ *             u8  payload[length]
+ *
+ * Sections, in the order they are written:
+ *
+ *   META     text, one "key=value\n" per line (values never contain '\n'):
+ *            format, version, pid, ppid, exe, cmdline, reason (exit | signal),
+ *            signal, seq, time_unix_ns, start_unix_ns, depth, leakscope_version.
+ *   STATS    text "key=value\n" lines, all decimal integers: rss_bytes,
+ *            anon_bytes, lazyfree_bytes (absent when the kernel has no
+ *            smaps_rollup), mallinfo_arena, mallinfo_hblkhd, mallinfo_uordblks,
+ *            mallinfo_fordblks, mallinfo_keepcost, madv_free_calls,
+ *            madv_free_bytes, madv_dontneed_calls, madv_dontneed_bytes,
+ *            madv_other_calls, madv_other_bytes, live_blocks, mapped_regions,
+ *            mapped_bytes, sites, meta_bytes (memory leakscope itself holds).
+ *   MODULES  repeated until the payload ends:
+ *              u64 base (load bias), u64 start, u64 end (runtime address range),
+ *              u32 flags (bit 0: the main executable),
+ *              u16 path_len, u16 build_id_len, path bytes, build_id bytes.
+ *   SITES    u32 fixed_size (bytes of the fixed part of each record, 48 in v1),
+ *            u32 reserved, then repeated until the payload ends:
+ *              u32 id, u8 kind (0 heap, 1 mmap), u8 reserved, u16 depth,
+ *              u64 alloc_objects, u64 alloc_space,
+ *              i64 inuse_objects, i64 inuse_space, i64 peak_inuse_space,
+ *              [fixed_size - 48 bytes of fields added by later versions],
+ *              u64 pcs[depth]  (return addresses, innermost first; the
+ *                               allocator call itself is not included)
+ *   BLOCKS   u32 record_size (24 in v1), u32 reserved, then records of
+ *            record_size bytes: u64 address, u64 size, u32 site id,
+ *            u32 birth (centiseconds after start).  Live heap blocks.
+ *   REGIONS  same layout as BLOCKS: u64 start, u64 length, u32 site id,
+ *            u32 birth.  Anonymous mappings the program made itself.
+ *   END      u32 number of sections before it.  A file without END is truncated.
+ *
+ * Sizes are the sizes the program asked for, without malloc's chunk headers.
+ */
+#ifndef LEAKSCOPE_DUMP_FORMAT_H
+#define LEAKSCOPE_DUMP_FORMAT_H
+
+#define DUMP_MAGIC "\x89LSD\r\n\x1a\n"
+#define DUMP_MAGIC_LEN 8
+#define DUMP_VERSION 1
+#define DUMP_HEADER_SIZE 16
+#define DUMP_BYTE_ORDER 0x01020304u
+#define DUMP_SECTION_HEADER_SIZE 16
+
+enum dump_section {
+    DUMP_SECTION_META = 1,
+    DUMP_SECTION_STATS = 2,
+    DUMP_SECTION_MODULES = 3,
+    DUMP_SECTION_SITES = 4,
+    DUMP_SECTION_BLOCKS = 5,
+    DUMP_SECTION_REGIONS = 6,
+    DUMP_SECTION_END = 0x7fff,
+};
+
+#define DUMP_SITE_FIXED_SIZE 48
+#define DUMP_BLOCK_RECORD_SIZE 24
+#define DUMP_REGION_RECORD_SIZE 24
+#define DUMP_MODULE_FLAG_MAIN 1u
+
+#define LEAKSCOPE_VERSION "0.1.0"
+
+#endif

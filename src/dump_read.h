@@ -1,0 +1,69 @@
+/*
+ * dump_read.h - the one reader of .lsd dumps (format: dump_format.h).
+ *
+ * Every command of the tool and every test reads dumps through this.  Input
+ * is untrusted: every length is checked against the file, every section's
+ * crc32 is verified, and any problem yields a one-line message naming the
+ * file and what is wrong, never a crash.
+ */
+#ifndef LEAKSCOPE_DUMP_READ_H
+#define LEAKSCOPE_DUMP_READ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ls_module {
+    char *path;
+    uint64_t base, start, end;
+    uint8_t build_id[64];
+    size_t build_id_len;
+    int is_main;
+};
+
+struct ls_site {
+    uint32_t id;
+    int kind;                  /* 0 heap, 1 mmap */
+    uint64_t alloc_objects, alloc_space;
+    int64_t inuse_objects, inuse_space, peak_inuse_space;
+    int depth;
+    const uint64_t *pcs;       /* innermost first */
+};
+
+struct ls_block {
+    uint64_t addr, size;
+    uint32_t site, birth_cs;
+};
+
+struct ls_keyval {
+    char *key, *value;
+};
+
+struct ls_dump {
+    char *path;
+    int version;
+    struct ls_keyval *meta, *stats;
+    size_t nmeta, nstats;
+    struct ls_module *modules;
+    size_t nmodules;
+    struct ls_site *sites;     /* sorted by id */
+    size_t nsites;
+    struct ls_block *blocks;
+    size_t nblocks;
+    struct ls_block *regions;  /* addr = start, size = length */
+    size_t nregions;
+    uint64_t *pc_pool;
+};
+
+/* 0 and *out on success; -1 and a one-line message in err otherwise. */
+int dump_read(const char *path, struct ls_dump **out, char *err, size_t errlen);
+/* The same from memory (the fuzz target and tests use it); name is used in messages. */
+int dump_parse(const unsigned char *data, size_t len, const char *name, struct ls_dump **out,
+               char *err, size_t errlen);
+void dump_free(struct ls_dump *d);
+
+const char *dump_meta(const struct ls_dump *d, const char *key);    /* NULL if absent */
+/* A STATS value, or fallback when absent or not a number. */
+int64_t dump_stat(const struct ls_dump *d, const char *key, int64_t fallback);
+const struct ls_site *dump_site(const struct ls_dump *d, uint32_t id);   /* NULL if absent */
+
+#endif

@@ -1,0 +1,15 @@
+/*
+ * dump_write.h - writes the engine's current state as a .lsd dump (see
+ * dump_format.h).  Runs inside the traced process: allocates only from the
+ * private arena, holds each table lock only while copying that table.
+ */
+#ifndef LEAKSCOPE_DUMP_WRITE_H
+#define LEAKSCOPE_DUMP_WRITE_H
+
+/*
+ * Write a whole dump to fd.  meta and stats are the text payloads of the META
+ * and STATS sections ("key=value\n" lines).  Returns 0, or -errno.
+ */
+int dump_write(int fd, const char *meta, const char *stats);
+
+#endif

@@ -1,0 +1,433 @@
+/*
+ * engine.c - the engine's entry points (see engine.h): ties stack capture,
+ * the site table, the live-block table and the region table together, and
+ * names, writes and publishes dump files.
+ */
+#define _GNU_SOURCE
+#include "engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "arena.h"
+#include "dump_format.h"
+#include "dump_write.h"
+#include "regions.h"
+#include "modules.h"
+#include "sites.h"
+
+#define SKIP_SLACK 16     /* room for leakscope's own frames above the caller */
+
+__thread int engine_guard __attribute__((tls_model("initial-exec")));
+int engine_ready;
+
+static struct leakscope_options options;
+static uintptr_t self_start, self_end;      /* our own code: frames to drop */
+static struct timespec start_mono;
+static int64_t start_unix_ns;
+static unsigned next_seq;
+static pthread_mutex_t dump_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+struct advice_counter {
+    _Atomic uint64_t calls, bytes;
+};
+static struct advice_counter madv_free, madv_dontneed, madv_other;
+
+static int64_t timespec_ns(const struct timespec *ts)
+{
+    return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+int engine_init(options_warn_fn warn)
+{
+    struct timespec now;
+
+    options_from_env(&options, warn, NULL);
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &start_mono);
+    clock_gettime(CLOCK_REALTIME, &now);
+    start_unix_ns = timespec_ns(&now);
+    if (module_range_of((const void *)engine_init, &self_start, &self_end) != 0)
+        self_start = self_end = 0;
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    engine_ready = 1;
+    return 0;
+}
+
+const struct leakscope_options *engine_options(void)
+{
+    return &options;
+}
+
+uint32_t engine_now_cs(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    return (uint32_t)((timespec_ns(&now) - timespec_ns(&start_mono)) / 10000000);
+}
+
+int engine_capture_stack(uintptr_t *pcs, int max_depth)
+{
+    void *raw[SITE_MAX_DEPTH + SKIP_SLACK];
+    int n = unw_backtrace(raw, max_depth + SKIP_SLACK);
+    int first = 0;
+
+    while (first < n && (uintptr_t)raw[first] >= self_start && (uintptr_t)raw[first] < self_end)
+        first++;
+    int depth = n - first;
+    if (depth > max_depth)
+        depth = max_depth;
+    for (int i = 0; i < depth; i++)
+        pcs[i] = (uintptr_t)raw[first + i];
+    return depth;
+}
+
+static struct site *site_here(int kind)
+{
+    uintptr_t pcs[SITE_MAX_DEPTH];
+    int depth = engine_capture_stack(pcs, options.depth);
+
+    return site_intern(pcs, depth, kind);
+}
+
+void engine_record_alloc(void *ptr, size_t size)
+{
+    struct site *s = site_here(SITE_HEAP);
+    struct live_block stale;
+
+    if (!s)
+        return;
+    int rc = live_insert((uintptr_t)ptr, size, s->id, engine_now_cs(), &stale);
+    if (rc < 0)
+        return;
+    if (rc == 1) {       /* a free we never saw: the old owner loses the block */
+        struct site *old = site_by_id(stale.site);
+        if (old)
+            site_count_free(old, stale.size);
+    }
+    site_count_alloc(s, size);
+}
+
+int engine_forget(void *ptr, struct live_block *out)
+{
+    struct live_block b;
+
+    if (!live_remove((uintptr_t)ptr, &b))
+        return 0;
+    struct site *s = site_by_id(b.site);
+    if (s)
+        site_count_free(s, b.size);
+    if (out)
+        *out = b;
+    return 1;
+}
+
+void engine_restore(const struct live_block *block)
+{
+    struct site *s = site_by_id(block->site);
+
+    if (live_insert(block->addr, block->size, block->site, block->birth, NULL) == 0 && s)
+        site_count_resize(s, (int64_t)block->size, 1);
+}
+
+void engine_record_mmap(void *addr, size_t len, int flags)
+{
+    if (!(flags & MAP_ANONYMOUS)) {
+        if (flags & MAP_FIXED)            /* a file mapping replaced whatever was there */
+            regions_remove((uintptr_t)addr, len);
+        return;
+    }
+    struct site *s = site_here(SITE_MMAP);
+    if (!s)
+        return;
+    if (regions_add((uintptr_t)addr, len, s->id, engine_now_cs()) == 0)
+        site_count_alloc(s, len);
+}
+
+void engine_record_munmap(void *addr, size_t len)
+{
+    regions_remove((uintptr_t)addr, len);
+}
+
+int engine_mremap_begin(void *old_addr, size_t old_len, struct live_block *saved)
+{
+    struct region r;
+
+    if (!regions_find((uintptr_t)old_addr, &r))
+        return 0;
+    saved->addr = r.start;
+    saved->size = old_len < r.len ? old_len : r.len;
+    saved->site = r.site;
+    saved->birth = r.birth;
+    regions_remove((uintptr_t)old_addr, saved->size);
+    return 1;
+}
+
+void engine_mremap_end(int tracked, const struct live_block *saved, void *old_addr,
+                       void *new_addr, size_t new_len)
+{
+    if (!tracked)
+        return;
+    if (new_addr == MAP_FAILED) {        /* nothing moved: put the old range back */
+        struct site *s = site_by_id(saved->site);
+        if (regions_add((uintptr_t)old_addr, saved->size, saved->site, saved->birth) == 0 && s)
+            site_count_resize(s, (int64_t)saved->size, 1);
+        return;
+    }
+    struct site *s = site_here(SITE_MMAP);
+    if (s && regions_add((uintptr_t)new_addr, new_len, s->id, engine_now_cs()) == 0)
+        site_count_alloc(s, new_len);
+}
+
+void engine_record_madvise(size_t len, int advice)
+{
+    struct advice_counter *c = advice == MADV_FREE ? &madv_free
+                             : advice == MADV_DONTNEED ? &madv_dontneed : &madv_other;
+
+    atomic_fetch_add_explicit(&c->calls, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->bytes, len, memory_order_relaxed);
+}
+
+void engine_totals(struct engine_totals *t)
+{
+    uint32_t n = site_count();
+
+    memset(t, 0, sizeof *t);
+    for (uint32_t id = 0; id < n; id++) {
+        struct site *s = site_by_id(id);
+        if (!s)
+            continue;
+        t->sites++;
+        if (site_kind(s) == SITE_MMAP)
+            continue;
+        t->inuse_space += (uint64_t)atomic_load_explicit(&s->inuse_space, memory_order_relaxed);
+        t->inuse_objects += (uint64_t)atomic_load_explicit(&s->inuse_objects, memory_order_relaxed);
+        t->alloc_space += atomic_load_explicit(&s->alloc_space, memory_order_relaxed);
+        t->alloc_objects += atomic_load_explicit(&s->alloc_objects, memory_order_relaxed);
+    }
+    t->mapped_bytes = regions_bytes();
+    t->mapped_regions = regions_count();
+}
+
+/* ---- dump files ---- */
+
+/* A small /proc file into buf with raw syscalls; returns bytes read or -1. */
+static ssize_t read_small_file(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t total = 0, n;
+
+    if (fd < 0)
+        return -1;
+    while ((size_t)total < len - 1 && (n = read(fd, buf + total, len - 1 - (size_t)total)) > 0)
+        total += n;
+    close(fd);
+    buf[total] = '\0';
+    return total;
+}
+
+/* "Key:   N kB" from smaps_rollup text, in bytes; -1 if absent. */
+static long long rollup_bytes(const char *text, const char *key)
+{
+    size_t klen = strlen(key);
+
+    for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':')
+            return strtoll(line + klen + 1, NULL, 10) * 1024;
+    }
+    return -1;
+}
+
+struct text {
+    char *buf;
+    size_t len, cap;
+};
+
+static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void text_add(struct text *t, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (t->len >= t->cap)
+        return;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        t->len = t->len + (size_t)n < t->cap ? t->len + (size_t)n : t->cap - 1;
+}
+
+/* key=value where value is a string: newlines would end the line, so they become spaces. */
+static void text_add_string(struct text *t, const char *key, const char *value, size_t len)
+{
+    text_add(t, "%s=", key);
+    for (size_t i = 0; i < len && t->len + 2 < t->cap; i++) {
+        char c = value[i];
+        t->buf[t->len++] = (c == '\n' || c == '\0') ? ' ' : c;
+    }
+    text_add(t, "\n");
+}
+
+static const char *reason_name(enum dump_reason reason)
+{
+    return reason == DUMP_REASON_EXIT ? "exit" : "signal";
+}
+
+static void build_meta(struct text *t, enum dump_reason reason, int signal, unsigned seq)
+{
+    char buf[8192];
+    struct timespec now;
+    ssize_t n;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    text_add(t, "format=leakscope-dump\nversion=%d\nleakscope_version=%s\n", DUMP_VERSION,
+             LEAKSCOPE_VERSION);
+    text_add(t, "pid=%d\nppid=%d\n", (int)getpid(), (int)getppid());
+    n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    text_add_string(t, "exe", buf, n > 0 ? (size_t)n : 0);
+    n = read_small_file("/proc/self/cmdline", buf, sizeof buf);
+    if (n > 0 && buf[n - 1] == '\0')
+        n--;
+    text_add_string(t, "cmdline", buf, n > 0 ? (size_t)n : 0);
+    text_add(t, "reason=%s\nsignal=%d\nseq=%u\n", reason_name(reason), signal, seq);
+    text_add(t, "time_unix_ns=%lld\nstart_unix_ns=%lld\ndepth=%d\n",
+             (long long)timespec_ns(&now), (long long)start_unix_ns, options.depth);
+}
+
+static void build_stats(struct text *t)
+{
+    char buf[4096];
+    struct mallinfo2 mi = mallinfo2();
+    struct engine_totals tot;
+    long long v;
+
+    if (read_small_file("/proc/self/smaps_rollup", buf, sizeof buf) > 0) {
+        if ((v = rollup_bytes(buf, "Rss")) >= 0)
+            text_add(t, "rss_bytes=%lld\n", v);
+        if ((v = rollup_bytes(buf, "Anonymous")) >= 0)
+            text_add(t, "anon_bytes=%lld\n", v);
+        if ((v = rollup_bytes(buf, "LazyFree")) >= 0)
+            text_add(t, "lazyfree_bytes=%lld\n", v);
+    } else if (read_small_file("/proc/self/statm", buf, sizeof buf) > 0) {
+        long long size, resident;
+        if (sscanf(buf, "%lld %lld", &size, &resident) == 2)
+            text_add(t, "rss_bytes=%lld\n", resident * sysconf(_SC_PAGESIZE));
+    }
+    text_add(t, "mallinfo_arena=%zu\nmallinfo_hblkhd=%zu\nmallinfo_uordblks=%zu\n"
+             "mallinfo_fordblks=%zu\nmallinfo_keepcost=%zu\n",
+             mi.arena, mi.hblkhd, mi.uordblks, mi.fordblks, mi.keepcost);
+    text_add(t, "madv_free_calls=%llu\nmadv_free_bytes=%llu\n"
+             "madv_dontneed_calls=%llu\nmadv_dontneed_bytes=%llu\n"
+             "madv_other_calls=%llu\nmadv_other_bytes=%llu\n",
+             (unsigned long long)madv_free.calls, (unsigned long long)madv_free.bytes,
+             (unsigned long long)madv_dontneed.calls, (unsigned long long)madv_dontneed.bytes,
+             (unsigned long long)madv_other.calls, (unsigned long long)madv_other.bytes);
+    engine_totals(&tot);
+    text_add(t, "live_blocks=%zu\nmapped_regions=%llu\nmapped_bytes=%llu\nsites=%u\nmeta_bytes=%zu\n",
+             live_count(), (unsigned long long)tot.mapped_regions,
+             (unsigned long long)tot.mapped_bytes, tot.sites, meta_bytes_mapped());
+}
+
+static int write_and_publish(const char *meta, const char *stats, unsigned *seq,
+                             char *path_out, size_t path_len)
+{
+    char tmp[PATH_MAX + 64];
+    const char *dir = options.out_dir;
+    int pid = (int)getpid();
+
+    snprintf(tmp, sizeof tmp, "%s/.leakscope.%d.%u.lsd.tmp", dir, pid, *seq);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int err = errno;
+        snprintf(path_out, path_len, "cannot create a dump in %s: %s", dir, strerror(err));
+        return -err;
+    }
+    int rc = dump_write(fd, meta, stats);
+    if (rc == 0 && fdatasync(fd) != 0 && errno != EINVAL && errno != EROFS)
+        rc = -errno;
+    close(fd);
+    if (rc != 0) {
+        unlink(tmp);
+        snprintf(path_out, path_len, "cannot write a dump in %s: %s", dir, strerror(-rc));
+        return rc;
+    }
+    /* link() never replaces: a dump of an earlier image of this pid (before exec) survives. */
+    for (int tries = 0; tries < 10000; tries++, (*seq)++) {
+        snprintf(path_out, path_len, "%s/leakscope.%d.%u.lsd", dir, pid, *seq);
+        if (link(tmp, path_out) == 0) {
+            unlink(tmp);
+            return 0;
+        }
+        if (errno != EEXIST) {
+            if (rename(tmp, path_out) == 0)       /* filesystems without hard links */
+                return 0;
+            rc = -errno;
+            break;
+        }
+    }
+    unlink(tmp);
+    snprintf(path_out, path_len, "cannot name a dump in %s: %s", dir, strerror(rc ? -rc : EEXIST));
+    return rc ? rc : -EEXIST;
+}
+
+int engine_write_dump(enum dump_reason reason, int signal, char *path_out, size_t path_len)
+{
+    static char meta_buf[24 * 1024], stats_buf[4096];
+    struct text meta = { meta_buf, 0, sizeof meta_buf };
+    struct text stats = { stats_buf, 0, sizeof stats_buf };
+
+    pthread_mutex_lock(&dump_mutex);
+    unsigned seq = next_seq;
+    build_meta(&meta, reason, signal, seq);
+    build_stats(&stats);
+    int rc = write_and_publish(meta_buf, stats_buf, &seq, path_out, path_len);
+    if (rc == 0)
+        next_seq = seq + 1;
+    pthread_mutex_unlock(&dump_mutex);
+    return rc;
+}
+
+/* ---- fork ---- */
+
+void engine_fork_prepare(void)
+{
+    pthread_mutex_lock(&dump_mutex);
+    regions_lock_for_fork();
+    sites_lock_for_fork();
+    live_lock_for_fork();
+    meta_lock_for_fork();
+}
+
+void engine_fork_parent(void)
+{
+    meta_unlock_after_fork(0);
+    live_unlock_after_fork(0);
+    sites_unlock_after_fork(0);
+    regions_unlock_after_fork(0);
+    pthread_mutex_unlock(&dump_mutex);
+}
+
+void engine_fork_child(void)
+{
+    meta_unlock_after_fork(1);
+    live_unlock_after_fork(1);
+    sites_unlock_after_fork(1);
+    regions_unlock_after_fork(1);
+    pthread_mutex_init(&dump_mutex, NULL);
+    next_seq = 0;
+}

@@ -1,0 +1,73 @@
+/*
+ * engine.h - what the interposition layer calls: record and forget blocks and
+ * mappings, write dumps, survive fork.  The engine owns all policy; preload/
+ * only forwards calls here.
+ *
+ * Every entry point expects the calling thread's re-entrancy guard to be set
+ * (engine_guard_enter), so that allocations made while recording — by
+ * libunwind, dl_iterate_phdr, dladdr — pass through untracked.
+ */
+#ifndef LEAKSCOPE_ENGINE_H
+#define LEAKSCOPE_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "live.h"
+#include "options.h"
+
+extern __thread int engine_guard __attribute__((tls_model("initial-exec")));
+extern int engine_ready;     /* set once engine_init has finished */
+
+static inline int engine_guard_enter(void) { return engine_guard++ == 0; }
+static inline void engine_guard_leave(void) { engine_guard--; }
+
+/* Parse options (each bad value reported through warn), prepare tables. 0 on success. */
+int engine_init(options_warn_fn warn);
+const struct leakscope_options *engine_options(void);
+
+/* Heap blocks. */
+void engine_record_alloc(void *ptr, size_t size);
+/* Remove ptr from the live table; 1 and *out filled if it was tracked. */
+int engine_forget(void *ptr, struct live_block *out);
+/* Put back a block forgotten by engine_forget (a realloc that failed). */
+void engine_restore(const struct live_block *block);
+
+/* Anonymous mappings and madvise. */
+void engine_record_mmap(void *addr, size_t len, int flags);
+void engine_record_munmap(void *addr, size_t len);
+/* Before mremap: forget the old range; returns 1 if it was tracked. */
+int engine_mremap_begin(void *old_addr, size_t old_len, struct live_block *saved);
+void engine_mremap_end(int tracked, const struct live_block *saved, void *old_addr,
+                       void *new_addr, size_t new_len);
+void engine_record_madvise(size_t len, int advice);
+
+/* Dumps. */
+enum dump_reason { DUMP_REASON_EXIT, DUMP_REASON_SIGNAL };
+/*
+ * Write a dump now (serialised with other dumps).  On success returns 0 and
+ * puts the file's path in path_out; on failure returns -errno and a one-line
+ * reason in path_out.
+ */
+int engine_write_dump(enum dump_reason reason, int signal, char *path_out, size_t path_len);
+
+/* Totals for summaries. */
+struct engine_totals {
+    uint64_t inuse_space, inuse_objects, alloc_space, alloc_objects;
+    uint64_t mapped_bytes, mapped_regions;
+    uint32_t sites;
+};
+void engine_totals(struct engine_totals *t);
+
+/* Capture the caller's stack minus leakscope's own frames; returns its depth. */
+int engine_capture_stack(uintptr_t *pcs, int max_depth);
+
+uint32_t engine_now_cs(void);     /* centiseconds since engine_init */
+
+/* fork(): called from pthread_atfork handlers. */
+void engine_fork_prepare(void);
+void engine_fork_parent(void);
+void engine_fork_child(void);
+
+#endif

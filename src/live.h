@@ -1,0 +1,46 @@
+/*
+ * live.h - the live-block table: every heap block the program holds now.
+ *
+ * Keyed by address; each entry records the requested size, the allocating
+ * site and the block's birth time.  Sharded by address, each shard an
+ * open-addressing table under its own mutex.  24 bytes per entry.
+ */
+#ifndef LEAKSCOPE_LIVE_H
+#define LEAKSCOPE_LIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct live_block {
+    uintptr_t addr;
+    uint64_t size;
+    uint32_t site;
+    uint32_t birth;      /* centiseconds since the engine started */
+};
+
+#define LIVE_SHARDS 64
+
+/*
+ * 0 on success, -1 when out of memory (the block then stays untracked), 1 when
+ * addr was already tracked: the stale entry (a free leakscope did not see) is
+ * replaced and copied to *replaced so its site can be corrected.
+ */
+int live_insert(uintptr_t addr, uint64_t size, uint32_t site, uint32_t birth,
+                struct live_block *replaced);
+/* 1 and *out filled if addr was tracked (and is removed now), else 0. */
+int live_remove(uintptr_t addr, struct live_block *out);
+int live_lookup(uintptr_t addr, struct live_block *out);
+size_t live_count(void);
+size_t live_table_bytes(void);   /* memory held by the table itself */
+
+/*
+ * Copy shard `shard` into *buf (grown with meta_map as needed; *cap counts
+ * entries).  Returns the number of entries copied.  The shard lock is held
+ * only while copying.
+ */
+size_t live_copy_shard(int shard, struct live_block **buf, size_t *cap);
+
+void live_lock_for_fork(void);
+void live_unlock_after_fork(int in_child);
+
+#endif

@@ -1,0 +1,157 @@
+/*
+ * options.c - LEAKSCOPE_* parsing and validation (see options.h).
+ */
+#define _GNU_SOURCE
+#include "options.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void warnf(options_warn_fn warn, void *arg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void warnf(options_warn_fn warn, void *arg, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (warn)
+        warn(line, arg);
+}
+
+static int parse_long(const char *text, long lo, long hi, long *out)
+{
+    char *end;
+
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end != '\0' || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_bool(const char *text)
+{
+    static const char *yes[] = { "1", "yes", "true", "on" };
+    static const char *no[] = { "0", "no", "false", "off" };
+
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+        if (strcasecmp(text, yes[i]) == 0)
+            return 1;
+        if (strcasecmp(text, no[i]) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+static int snapshot_signal_allowed(int sig)
+{
+    return sig == SIGUSR1 || sig == SIGUSR2 || (sig >= SIGRTMIN && sig <= SIGRTMAX);
+}
+
+int options_parse_signal(const char *text)
+{
+    long n;
+
+    if (strcasecmp(text, "none") == 0 || strcmp(text, "0") == 0)
+        return 0;
+    if (parse_long(text, 1, 64, &n) == 0)
+        return snapshot_signal_allowed((int)n) ? (int)n : -1;
+    if (strncasecmp(text, "SIG", 3) == 0)
+        text += 3;
+    if (strcasecmp(text, "USR1") == 0)
+        return SIGUSR1;
+    if (strcasecmp(text, "USR2") == 0)
+        return SIGUSR2;
+    if (strncasecmp(text, "RTMIN", 5) == 0 || strncasecmp(text, "RTMAX", 5) == 0) {
+        int from_min = strncasecmp(text, "RTMIN", 5) == 0;
+        const char *rest = text + 5;
+        long offset = 0;
+        if (*rest != '\0') {
+            if ((from_min && *rest != '+') || (!from_min && *rest != '-'))
+                return -1;
+            if (parse_long(rest + 1, 0, 64, &offset) != 0)
+                return -1;
+        }
+        int sig = from_min ? SIGRTMIN + (int)offset : SIGRTMAX - (int)offset;
+        return snapshot_signal_allowed(sig) ? sig : -1;
+    }
+    return -1;
+}
+
+void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void *arg)
+{
+    const char *v;
+    long n;
+
+    memset(opt, 0, sizeof *opt);
+    opt->depth = OPTIONS_DEFAULT_DEPTH;
+    opt->signal = SIGUSR1;
+    opt->follow_exec = 1;
+
+    /* Relative to the directory the program started in, even if it changes directory later. */
+    if (!getcwd(opt->out_dir, sizeof opt->out_dir - 64))
+        strcpy(opt->out_dir, ".");
+    if ((v = getenv("LEAKSCOPE_OUT")) && *v) {
+        struct stat st;
+        if (strlen(v) >= sizeof opt->out_dir - 64)
+            warnf(warn, arg, "LEAKSCOPE_OUT is longer than %zu characters; dumps go to the current directory",
+                  sizeof opt->out_dir - 64);
+        else if (stat(v, &st) != 0 || !S_ISDIR(st.st_mode))
+            warnf(warn, arg, "LEAKSCOPE_OUT='%s' is not an existing directory; dumps go to the current directory", v);
+        else if (access(v, W_OK | X_OK) != 0)
+            warnf(warn, arg, "LEAKSCOPE_OUT='%s' is not writable; dumps go to the current directory", v);
+        else if (v[0] == '/' || strcmp(opt->out_dir, ".") == 0)
+            strcpy(opt->out_dir, v);
+        else if (strlen(opt->out_dir) + strlen(v) + 2 < sizeof opt->out_dir - 64) {
+            strcat(opt->out_dir, "/");
+            strcat(opt->out_dir, v);
+        }
+    }
+    if ((v = getenv("LEAKSCOPE_DEPTH")) && *v) {
+        if (parse_long(v, 1, 256, &n) == 0)
+            opt->depth = (int)n;
+        else
+            warnf(warn, arg, "LEAKSCOPE_DEPTH='%s' is not a whole number from 1 to 256; using %d", v,
+                  OPTIONS_DEFAULT_DEPTH);
+    }
+    if ((v = getenv("LEAKSCOPE_SIGNAL")) && *v) {
+        int sig = options_parse_signal(v);
+        if (sig >= 0)
+            opt->signal = sig;
+        else
+            warnf(warn, arg, "LEAKSCOPE_SIGNAL='%s' is not USR1, USR2, RTMIN+N, RTMAX-N, their number, "
+                  "or 0 to disable; using USR1", v);
+    }
+    if ((v = getenv("LEAKSCOPE_LOG")) && *v) {
+        if (strlen(v) >= sizeof opt->log_path - 32)
+            warnf(warn, arg, "LEAKSCOPE_LOG is too long; summaries go to stderr");
+        else
+            strcpy(opt->log_path, v);
+    }
+    if ((v = getenv("LEAKSCOPE_FOLLOW_EXEC")) && *v) {
+        int b = parse_bool(v);
+        if (b >= 0)
+            opt->follow_exec = b;
+        else
+            warnf(warn, arg, "LEAKSCOPE_FOLLOW_EXEC='%s' is not 0 or 1; using 1", v);
+    }
+    if ((v = getenv("LEAKSCOPE_QUIET")) && *v) {
+        int b = parse_bool(v);
+        if (b >= 0)
+            opt->quiet = b;
+        else
+            warnf(warn, arg, "LEAKSCOPE_QUIET='%s' is not 0 or 1; using 0", v);
+    }
+}

@@ -1,0 +1,32 @@
+/*
+ * options.h - the LEAKSCOPE_* environment variables, parsed and validated.
+ *
+ * Parsing never allocates and never prints: each rejected value is handed to
+ * the caller's warn callback as one line naming the variable, the value and
+ * the accepted form, and the default is kept.
+ */
+#ifndef LEAKSCOPE_OPTIONS_H
+#define LEAKSCOPE_OPTIONS_H
+
+#include <limits.h>
+
+#define OPTIONS_DEFAULT_DEPTH 64
+
+struct leakscope_options {
+    char out_dir[PATH_MAX];    /* LEAKSCOPE_OUT: where dumps go */
+    int depth;                 /* LEAKSCOPE_DEPTH: frames per stack, 1..256 */
+    int signal;                /* LEAKSCOPE_SIGNAL: snapshot signal, 0 = none */
+    char log_path[PATH_MAX];   /* LEAKSCOPE_LOG: summaries go here instead of stderr ("" = stderr) */
+    int follow_exec;           /* LEAKSCOPE_FOLLOW_EXEC: keep LD_PRELOAD for exec'd programs */
+    int quiet;                 /* LEAKSCOPE_QUIET: no notice on stderr at exit */
+};
+
+typedef void (*options_warn_fn)(const char *line, void *arg);
+
+/* Fill *opt from the environment (getenv), reporting bad values through warn. */
+void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void *arg);
+
+/* "USR1", "SIGUSR2", "RTMIN+3", "12", "0"/"none": the signal number, or -1. */
+int options_parse_signal(const char *text);
+
+#endif

@@ -1,0 +1,317 @@
+/*
+ * report.c - the `leakscope report` renderer (see report.h).
+ */
+#define _GNU_SOURCE
+#include "report.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+static const char *sample_names[] = { "inuse_space", "inuse_objects", "alloc_space", "alloc_objects" };
+
+int sample_type_parse(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, sample_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *sample_type_name(enum sample_type t)
+{
+    return sample_names[t];
+}
+
+int64_t site_sample(const struct ls_site *s, enum sample_type t)
+{
+    switch (t) {
+    case SAMPLE_INUSE_SPACE: return s->inuse_space;
+    case SAMPLE_INUSE_OBJECTS: return s->inuse_objects;
+    case SAMPLE_ALLOC_SPACE: return (int64_t)s->alloc_space;
+    case SAMPLE_ALLOC_OBJECTS: return (int64_t)s->alloc_objects;
+    }
+    return 0;
+}
+
+void json_string(FILE *out, const char *s)
+{
+    if (!s) {
+        fputs("null", out);
+        return;
+    }
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", out);
+        else if (*p == '\t')
+            fputs("\\t", out);
+        else if (*p < 0x20)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+struct totals {
+    uint64_t inuse_space, inuse_objects, alloc_space, alloc_objects;
+    uint64_t mapped_bytes, mapped_regions;
+    int64_t by_sample[4];      /* over every site, heap and mmap: the percentages' base */
+};
+
+static void compute_totals(const struct ls_dump *d, struct totals *t)
+{
+    memset(t, 0, sizeof *t);
+    for (size_t i = 0; i < d->nsites; i++) {
+        const struct ls_site *s = &d->sites[i];
+        for (int k = 0; k < 4; k++)
+            t->by_sample[k] += site_sample(s, (enum sample_type)k);
+        if (s->kind != 0) {
+            t->mapped_bytes += (uint64_t)s->inuse_space;
+            t->mapped_regions += (uint64_t)s->inuse_objects;
+            continue;
+        }
+        t->inuse_space += (uint64_t)s->inuse_space;
+        t->inuse_objects += (uint64_t)s->inuse_objects;
+        t->alloc_space += s->alloc_space;
+        t->alloc_objects += s->alloc_objects;
+    }
+}
+
+static enum sample_type sort_key;
+
+static int compare_sites(const void *a, const void *b)
+{
+    const struct ls_site *x = *(const struct ls_site *const *)a, *y = *(const struct ls_site *const *)b;
+    int64_t vx = site_sample(x, sort_key), vy = site_sample(y, sort_key);
+
+    if (vx != vy)
+        return vx > vy ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Sites with a non-zero value of the sort key, largest first. */
+static const struct ls_site **ranked_sites(const struct ls_dump *d, enum sample_type key, size_t *count)
+{
+    const struct ls_site **list = calloc(d->nsites + 1, sizeof *list);
+    size_t n = 0;
+
+    if (!list) {
+        *count = 0;
+        return NULL;
+    }
+    for (size_t i = 0; i < d->nsites; i++)
+        if (site_sample(&d->sites[i], key) > 0)
+            list[n++] = &d->sites[i];
+    sort_key = key;
+    qsort(list, n, sizeof *list, compare_sites);
+    *count = n;
+    return list;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    return slash ? slash + 1 : path;
+}
+
+static void format_time(const char *unix_ns, char *buf, size_t len)
+{
+    time_t secs = unix_ns ? (time_t)(strtoll(unix_ns, NULL, 10) / 1000000000) : 0;
+    struct tm tm;
+
+    if (secs && gmtime_r(&secs, &tm))
+        strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    else
+        snprintf(buf, len, "unknown time");
+}
+
+static void text_frame(FILE *out, int index, uint64_t pc, const struct sym_frame *f)
+{
+    fprintf(out, "    #%d 0x%012" PRIx64, index, pc);
+    if (f->function)
+        fprintf(out, " in %s", f->function);
+    if (f->file)
+        fprintf(out, " %s:%d", f->file, f->line);
+    if (f->inlined)
+        fputs(" (inlined)", out);
+    if (f->module && !f->function)
+        fprintf(out, " (%s+0x%" PRIx64 ")", base_name(f->module), f->module_offset);
+    else if (f->module)
+        fprintf(out, " (%s)", base_name(f->module));
+    fputc('\n', out);
+}
+
+static void text_report(FILE *out, const struct ls_dump *d, struct symbolizer *sym,
+                        const struct report_options *opt)
+{
+    struct totals t;
+    char b1[32], b2[32], c1[32], c2[32], when[64];
+    size_t nranked;
+    const struct ls_site **ranked = ranked_sites(d, opt->sort, &nranked);
+    const char *reason = dump_meta(d, "reason");
+    double after = 0;
+
+    compute_totals(d, &t);
+    format_time(dump_meta(d, "time_unix_ns"), when, sizeof when);
+    if (dump_meta(d, "time_unix_ns") && dump_meta(d, "start_unix_ns"))
+        after = (double)(strtoll(dump_meta(d, "time_unix_ns"), NULL, 10) -
+                         strtoll(dump_meta(d, "start_unix_ns"), NULL, 10)) / 1e9;
+
+    fprintf(out, "leakscope report: %s\n", d->path);
+    fprintf(out, "program:   %s (pid %s)\n", dump_meta(d, "exe") ? dump_meta(d, "exe") : "?",
+            dump_meta(d, "pid") ? dump_meta(d, "pid") : "?");
+    if (dump_meta(d, "cmdline"))
+        fprintf(out, "command:   %s\n", dump_meta(d, "cmdline"));
+    fprintf(out, "dump:      #%s, written at %s", dump_meta(d, "seq") ? dump_meta(d, "seq") : "?",
+            reason && strcmp(reason, "signal") == 0 ? "a signal" : reason ? reason : "?");
+    if (reason && strcmp(reason, "signal") == 0 && dump_meta(d, "signal"))
+        fprintf(out, " (%s)", dump_meta(d, "signal"));
+    fprintf(out, ", %s, %.2f s after start\n\n", when, after);
+
+    fprintf(out, "heap in use:        %s (%s bytes) in %s blocks\n", format_bytes(t.inuse_space, b1, sizeof b1),
+            format_count(t.inuse_space, c1, sizeof c1), format_count(t.inuse_objects, c2, sizeof c2));
+    fprintf(out, "allocated in total: %s (%s bytes) in %s blocks\n", format_bytes(t.alloc_space, b1, sizeof b1),
+            format_count(t.alloc_space, c1, sizeof c1), format_count(t.alloc_objects, c2, sizeof c2));
+    fprintf(out, "mapped by program:  %s in %s anonymous regions\n", format_bytes(t.mapped_bytes, b1, sizeof b1),
+            format_count(t.mapped_regions, c1, sizeof c1));
+    fprintf(out, "madvise:            MADV_FREE %s in %s calls, MADV_DONTNEED %s in %s calls\n",
+            format_bytes((uint64_t)dump_stat(d, "madv_free_bytes", 0), b1, sizeof b1),
+            format_count((uint64_t)dump_stat(d, "madv_free_calls", 0), c1, sizeof c1),
+            format_bytes((uint64_t)dump_stat(d, "madv_dontneed_bytes", 0), b2, sizeof b2),
+            format_count((uint64_t)dump_stat(d, "madv_dontneed_calls", 0), c2, sizeof c2));
+    if (dump_stat(d, "rss_bytes", -1) >= 0)
+        fprintf(out, "process:            RSS %s; malloc holds %s freed but not returned (fordblks)\n",
+                format_bytes((uint64_t)dump_stat(d, "rss_bytes", 0), b1, sizeof b1),
+                format_bytes((uint64_t)dump_stat(d, "mallinfo_fordblks", 0), b2, sizeof b2));
+
+    size_t shown = opt->top > 0 && (size_t)opt->top < nranked ? (size_t)opt->top : nranked;
+    fprintf(out, "\nTop %zu sites by %s (%zu of %zu sites have any):\n", shown, sample_type_name(opt->sort),
+            nranked, d->nsites);
+    for (size_t i = 0; i < shown; i++) {
+        const struct ls_site *s = ranked[i];
+        int64_t v = site_sample(s, opt->sort);
+        double pct = t.by_sample[opt->sort] > 0 ? 100.0 * (double)v / (double)t.by_sample[opt->sort] : 0;
+        fprintf(out, "\n#%zu%s %s in use in %s %s%s (%.1f%% of %s); allocated %s in %s; peak %s in use\n",
+                i + 1, s->kind ? " [mmap]" : "",
+                format_bytes((uint64_t)s->inuse_space, b1, sizeof b1),
+                format_count((uint64_t)s->inuse_objects, c1, sizeof c1), s->kind ? "region" : "block",
+                s->inuse_objects == 1 ? "" : "s", pct,
+                sample_type_name(opt->sort), format_bytes(s->alloc_space, b2, sizeof b2),
+                format_count(s->alloc_objects, c2, sizeof c2),
+                format_bytes((uint64_t)s->peak_inuse_space, when, sizeof when));
+        int index = 0;
+        for (int k = 0; k < s->depth; k++) {
+            const struct sym_frame *frames;
+            int n = symbolizer_lookup(sym, s->pcs[k], &frames);
+            for (int f = 0; f < n; f++)
+                text_frame(out, index++, s->pcs[k], &frames[f]);
+        }
+        if (s->depth == 0)
+            fputs("    (no stack)\n", out);
+    }
+    const char **problems;
+    int np = symbolizer_problems(sym, &problems);
+    if (np)
+        fputc('\n', out);
+    for (int i = 0; i < np; i++)
+        fprintf(out, "note: %s\n", problems[i]);
+    free(ranked);
+}
+
+static void json_stack(FILE *out, const struct ls_site *s, struct symbolizer *sym)
+{
+    int first = 1;
+
+    fputs("[", out);
+    for (int k = 0; k < s->depth; k++) {
+        const struct sym_frame *frames;
+        int n = symbolizer_lookup(sym, s->pcs[k], &frames);
+        for (int f = 0; f < n; f++) {
+            fprintf(out, "%s{\"address\": \"0x%" PRIx64 "\", \"function\": ", first ? "" : ", ", s->pcs[k]);
+            json_string(out, frames[f].function);
+            fputs(", \"file\": ", out);
+            json_string(out, frames[f].file);
+            fprintf(out, ", \"line\": %d, \"module\": ", frames[f].line);
+            json_string(out, frames[f].module);
+            fprintf(out, ", \"module_offset\": %" PRIu64 ", \"inlined\": %s}", frames[f].module_offset,
+                    frames[f].inlined ? "true" : "false");
+            first = 0;
+        }
+    }
+    fputs("]", out);
+}
+
+static void json_report(FILE *out, const struct ls_dump *d, struct symbolizer *sym,
+                        const struct report_options *opt)
+{
+    struct totals t;
+    size_t nranked;
+    const struct ls_site **ranked = ranked_sites(d, opt->sort, &nranked);
+    static const char *numeric_meta[] = { "pid", "ppid", "seq", "signal", "time_unix_ns", "start_unix_ns",
+                                          "depth", "version" };
+
+    compute_totals(d, &t);
+    fputs("{\"dump\": {\"path\": ", out);
+    json_string(out, d->path);
+    for (size_t i = 0; i < d->nmeta; i++) {
+        int numeric = 0;
+        for (size_t k = 0; k < sizeof numeric_meta / sizeof *numeric_meta; k++)
+            numeric |= strcmp(d->meta[i].key, numeric_meta[k]) == 0;
+        fputs(", ", out);
+        json_string(out, d->meta[i].key);
+        fputs(": ", out);
+        if (numeric)
+            fprintf(out, "%lld", strtoll(d->meta[i].value, NULL, 10));
+        else
+            json_string(out, d->meta[i].value);
+    }
+    fprintf(out, "},\n \"totals\": {\"inuse_space\": %" PRIu64 ", \"inuse_objects\": %" PRIu64
+            ", \"alloc_space\": %" PRIu64 ", \"alloc_objects\": %" PRIu64 ", \"mapped_bytes\": %" PRIu64
+            ", \"mapped_regions\": %" PRIu64 ", \"sites\": %zu},\n \"process\": {",
+            t.inuse_space, t.inuse_objects, t.alloc_space, t.alloc_objects, t.mapped_bytes, t.mapped_regions,
+            d->nsites);
+    for (size_t i = 0; i < d->nstats; i++) {
+        fprintf(out, "%s", i ? ", " : "");
+        json_string(out, d->stats[i].key);
+        fprintf(out, ": %" PRId64, dump_stat(d, d->stats[i].key, 0));
+    }
+    fputs("},\n \"sort\": ", out);
+    json_string(out, sample_type_name(opt->sort));
+    fputs(",\n \"sites\": [", out);
+    size_t shown = opt->top > 0 && (size_t)opt->top < nranked ? (size_t)opt->top : nranked;
+    for (size_t i = 0; i < shown; i++) {
+        const struct ls_site *s = ranked[i];
+        fprintf(out, "%s\n  {\"id\": %u, \"kind\": \"%s\", \"inuse_space\": %" PRId64 ", \"inuse_objects\": %"
+                PRId64 ", \"alloc_space\": %" PRIu64 ", \"alloc_objects\": %" PRIu64
+                ", \"peak_inuse_space\": %" PRId64 ", \"stack\": ",
+                i ? "," : "", s->id, s->kind ? "mmap" : "heap", s->inuse_space, s->inuse_objects,
+                s->alloc_space, s->alloc_objects, s->peak_inuse_space);
+        json_stack(out, s, sym);
+        fputs("}", out);
+    }
+    fputs("],\n \"notes\": [", out);
+    const char **problems;
+    int np = symbolizer_problems(sym, &problems);
+    for (int i = 0; i < np; i++) {
+        fputs(i ? ", " : "", out);
+        json_string(out, problems[i]);
+    }
+    fputs("]}\n", out);
+    free(ranked);
+}
+
+void report_write(FILE *out, const struct ls_dump *d, struct symbolizer *sym,
+                  const struct report_options *opt)
+{
+    if (opt->format == FORMAT_JSON)
+        json_report(out, d, sym, opt);
+    else
+        text_report(out, d, sym, opt);
+}

@@ -1,0 +1,34 @@
+/*
+ * report.h - renders one dump as the `leakscope report` text or JSON: totals,
+ * then the top call sites by one pprof sample type, each with its symbolized
+ * stack.
+ */
+#ifndef LEAKSCOPE_REPORT_H
+#define LEAKSCOPE_REPORT_H
+
+#include <stdio.h>
+
+#include "dump_read.h"
+#include "symbolize.h"
+
+enum sample_type { SAMPLE_INUSE_SPACE, SAMPLE_INUSE_OBJECTS, SAMPLE_ALLOC_SPACE, SAMPLE_ALLOC_OBJECTS };
+enum output_format { FORMAT_TEXT, FORMAT_JSON };
+
+struct report_options {
+    int top;                   /* sites to list; 0 = all */
+    enum sample_type sort;
+    enum output_format format;
+};
+
+/* "inuse_space" -> SAMPLE_INUSE_SPACE; -1 if unknown. */
+int sample_type_parse(const char *name);
+const char *sample_type_name(enum sample_type t);
+int64_t site_sample(const struct ls_site *s, enum sample_type t);
+
+void report_write(FILE *out, const struct ls_dump *d, struct symbolizer *sym,
+                  const struct report_options *opt);
+
+/* JSON string literal with escapes. */
+void json_string(FILE *out, const char *s);
+
+#endif

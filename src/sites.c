@@ -1,0 +1,161 @@
+/*
+ * sites.c - the call-site table (see sites.h).
+ *
+ * 64 shards, chosen by the top bits of the stack hash, each a uthash table
+ * under its own mutex; a lookup locks one shard for a hash probe and a memcmp.
+ * Sites are also reachable by id through a two-level directory whose pages are
+ * allocated once and never move, so readers need no lock.
+ */
+#define _GNU_SOURCE
+#include "sites.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "arena.h"
+
+#define SITE_SHARDS 64
+#define DIR_PAGE_BITS 12
+#define DIR_PAGE (1u << DIR_PAGE_BITS)
+#define DIR_PAGES 4096               /* 16M sites at most */
+
+struct site_shard {
+    pthread_mutex_t mutex;
+    struct site *table;
+} __attribute__((aligned(64)));
+
+static struct site_shard shards[SITE_SHARDS] = {
+    [0 ... SITE_SHARDS - 1] = { PTHREAD_MUTEX_INITIALIZER, NULL }
+};
+static struct site *_Atomic *_Atomic directory[DIR_PAGES];
+static _Atomic uint32_t next_id;
+
+uint64_t stack_hash(const uintptr_t *pcs, int depth, int kind)
+{
+    /* 64-bit multiply-xorshift over the words: cheap and well mixed. */
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)(kind + 1) * 0xff51afd7ed558ccdull;
+
+    for (int i = 0; i < depth; i++) {
+        h ^= (uint64_t)pcs[i];
+        h *= 0xc4ceb9fe1a85ec53ull;
+        h ^= h >> 29;
+    }
+    h ^= (uint64_t)depth;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+    return h;
+}
+
+static int directory_store(uint32_t id, struct site *s)
+{
+    uint32_t page = id >> DIR_PAGE_BITS;
+
+    if (page >= DIR_PAGES)
+        return -1;
+    struct site *_Atomic *slots = atomic_load_explicit(&directory[page], memory_order_acquire);
+    if (!slots) {
+        struct site *_Atomic *fresh = meta_alloc(DIR_PAGE * sizeof *fresh);
+        if (!fresh)
+            return -1;
+        struct site *_Atomic *expected = NULL;
+        if (atomic_compare_exchange_strong(&directory[page], &expected, fresh))
+            slots = fresh;
+        else {
+            meta_free(fresh, DIR_PAGE * sizeof *fresh);
+            slots = expected;
+        }
+    }
+    atomic_store_explicit(&slots[id & (DIR_PAGE - 1)], s, memory_order_release);
+    return 0;
+}
+
+struct site *site_by_id(uint32_t id)
+{
+    uint32_t page = id >> DIR_PAGE_BITS;
+
+    if (page >= DIR_PAGES)
+        return NULL;
+    struct site *_Atomic *slots = atomic_load_explicit(&directory[page], memory_order_acquire);
+    return slots ? atomic_load_explicit(&slots[id & (DIR_PAGE - 1)], memory_order_acquire) : NULL;
+}
+
+uint32_t site_count(void)
+{
+    return atomic_load_explicit(&next_id, memory_order_acquire);
+}
+
+struct site *site_intern(const uintptr_t *pcs, int depth, int kind)
+{
+    uintptr_t key[SITE_MAX_DEPTH + 1];
+    size_t keylen = (size_t)(depth + 1) * sizeof(uintptr_t);
+    uint64_t hash = stack_hash(pcs, depth, kind);
+    struct site_shard *shard = &shards[hash >> 58];
+    struct site *s = NULL;
+
+    key[0] = (uintptr_t)kind;
+    memcpy(key + 1, pcs, (size_t)depth * sizeof(uintptr_t));
+
+    pthread_mutex_lock(&shard->mutex);
+    HASH_FIND_BYHASHVALUE(hh, shard->table, key, keylen, (unsigned)hash, s);
+    if (!s) {
+        s = meta_alloc(sizeof *s + (size_t)depth * sizeof(uintptr_t));
+        if (s) {
+            s->hash = hash;
+            s->depth = (uint16_t)depth;
+            s->key_kind = (uintptr_t)kind;
+            memcpy(s->pcs, pcs, (size_t)depth * sizeof(uintptr_t));
+            s->id = atomic_fetch_add(&next_id, 1);
+            if (directory_store(s->id, s) != 0) {
+                meta_free(s, sizeof *s + (size_t)depth * sizeof(uintptr_t));
+                s = NULL;
+            } else {
+                HASH_ADD_KEYPTR_BYHASHVALUE(hh, shard->table, &s->key_kind, keylen,
+                                            (unsigned)hash, s);
+            }
+        }
+    }
+    pthread_mutex_unlock(&shard->mutex);
+    return s;
+}
+
+void site_count_alloc(struct site *s, uint64_t bytes)
+{
+    atomic_fetch_add_explicit(&s->alloc_objects, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->alloc_space, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->inuse_objects, 1, memory_order_relaxed);
+    int64_t now = atomic_fetch_add_explicit(&s->inuse_space, (int64_t)bytes,
+                                            memory_order_relaxed) + (int64_t)bytes;
+    int64_t peak = atomic_load_explicit(&s->peak_inuse_space, memory_order_relaxed);
+    while (now > peak &&
+           !atomic_compare_exchange_weak_explicit(&s->peak_inuse_space, &peak, now,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+void site_count_free(struct site *s, uint64_t bytes)
+{
+    atomic_fetch_sub_explicit(&s->inuse_objects, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&s->inuse_space, (int64_t)bytes, memory_order_relaxed);
+}
+
+void site_count_resize(struct site *s, int64_t bytes, int64_t objects)
+{
+    atomic_fetch_add_explicit(&s->inuse_objects, objects, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->inuse_space, bytes, memory_order_relaxed);
+}
+
+void sites_lock_for_fork(void)
+{
+    for (int i = 0; i < SITE_SHARDS; i++)
+        pthread_mutex_lock(&shards[i].mutex);
+}
+
+void sites_unlock_after_fork(int in_child)
+{
+    for (int i = 0; i < SITE_SHARDS; i++) {
+        if (in_child)
+            pthread_mutex_init(&shards[i].mutex, NULL);
+        else
+            pthread_mutex_unlock(&shards[i].mutex);
+    }
+}

@@ -1,0 +1,226 @@
+/*
+ * sysmon.c - the background thread, the snapshot signal, and the summaries
+ * printed in the process (see sysmon.h).
+ *
+ * Summaries name functions with dladdr: that is cheap and needs no debug
+ * info, but sees only exported symbols.  Full symbolization (static
+ * functions, file:line, inlined frames) is the tool's job, from the dump.
+ */
+#define _GNU_SOURCE
+#include "sysmon.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "sites.h"
+#include "util.h"
+
+#define SUMMARY_TOP 5
+#define SUMMARY_FRAMES 3
+
+static sem_t wake;
+static volatile sig_atomic_t pending_signal;
+static int thread_started;
+
+void sysmon_log(const char *fmt, ...)
+{
+    char line[1024];
+    const char *log_path = engine_options()->log_path;
+    int n = snprintf(line, sizeof line, "leakscope[%d]: ", (int)getpid());
+    va_list ap;
+
+    va_start(ap, fmt);
+    n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof line - 2)
+        n = (int)sizeof line - 2;
+    line[n++] = '\n';
+
+    int fd = 2, opened = 0;
+    if (log_path[0]) {
+        fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        opened = fd >= 0;
+        if (!opened)
+            fd = 2;
+    }
+    while (write(fd, line, (size_t)n) < 0 && errno == EINTR)
+        ;
+    if (opened)
+        close(fd);
+}
+
+/* "make_widgets" or "app+0x1149" for a return address. */
+static void frame_name(uintptr_t pc, char *buf, size_t len)
+{
+    Dl_info info;
+
+    if (dladdr((void *)(pc - 1), &info) && info.dli_sname) {
+        snprintf(buf, len, "%s", info.dli_sname);
+    } else if (info.dli_fname) {
+        const char *base = strrchr(info.dli_fname, '/');
+        snprintf(buf, len, "%s+0x%lx", base ? base + 1 : info.dli_fname,
+                 (unsigned long)(pc - (uintptr_t)info.dli_fbase));
+    } else {
+        snprintf(buf, len, "0x%lx", (unsigned long)pc);
+    }
+}
+
+static void print_top_sites(void)
+{
+    struct site *top[SUMMARY_TOP] = { 0 };
+    uint32_t n = site_count();
+
+    for (uint32_t id = 0; id < n; id++) {
+        struct site *s = site_by_id(id);
+        if (!s || site_kind(s) != SITE_HEAP || atomic_load(&s->inuse_space) <= 0)
+            continue;
+        for (int i = 0; i < SUMMARY_TOP; i++) {
+            if (!top[i] || atomic_load(&s->inuse_space) > atomic_load(&top[i]->inuse_space)) {
+                memmove(&top[i + 1], &top[i], (size_t)(SUMMARY_TOP - i - 1) * sizeof top[0]);
+                top[i] = s;
+                break;
+            }
+        }
+    }
+    if (!top[0])
+        return;
+    sysmon_log("  top sites by inuse_space:");
+    for (int i = 0; i < SUMMARY_TOP && top[i]; i++) {
+        char frames[512] = "", name[160], b[32], c[32];
+        size_t used = 0;
+        for (int f = 0; f < top[i]->depth && f < SUMMARY_FRAMES; f++) {
+            frame_name(top[i]->pcs[f], name, sizeof name);
+            used += (size_t)snprintf(frames + used, sizeof frames - used, "%s%s",
+                                     f ? " <- " : "", name);
+            if (used >= sizeof frames)
+                break;
+        }
+        sysmon_log("    %10s in %s blocks  %s",
+                   format_bytes((uint64_t)atomic_load(&top[i]->inuse_space), b, sizeof b),
+                   format_count((uint64_t)atomic_load(&top[i]->inuse_objects), c, sizeof c), frames);
+    }
+}
+
+static void snapshot(int sig)
+{
+    char path[PATH_MAX + 128], b1[32], b2[32], b3[32], c1[32], c2[32];
+    struct engine_totals t;
+
+    if (engine_write_dump(DUMP_REASON_SIGNAL, sig, path, sizeof path) != 0) {
+        sysmon_log("snapshot on signal %d not written: %s", sig, path);
+        return;
+    }
+    engine_totals(&t);
+    sysmon_log("snapshot on signal %d -> %s", sig, path);
+    sysmon_log("  heap in use: %s in %s blocks at %u sites (%s in %s blocks allocated so far); "
+               "mapped by the program: %s in %llu regions",
+               format_bytes(t.inuse_space, b1, sizeof b1), format_count(t.inuse_objects, c1, sizeof c1),
+               t.sites, format_bytes(t.alloc_space, b2, sizeof b2),
+               format_count(t.alloc_objects, c2, sizeof c2), format_bytes(t.mapped_bytes, b3, sizeof b3),
+               (unsigned long long)t.mapped_regions);
+    print_top_sites();
+}
+
+static void *sysmon_main(void *arg)
+{
+    sigset_t all;
+
+    (void)arg;
+    engine_guard = 1;                 /* nothing this thread allocates is the program's */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    for (;;) {
+        if (sem_wait(&wake) != 0)
+            continue;                 /* EINTR */
+        int sig = pending_signal;
+        pending_signal = 0;
+        if (sig)
+            snapshot(sig);
+    }
+    return NULL;
+}
+
+static void on_snapshot_signal(int sig)
+{
+    int saved = errno;
+
+    pending_signal = sig;
+    sem_post(&wake);
+    errno = saved;
+}
+
+static int start_thread(void)
+{
+    pthread_t tid;
+    pthread_attr_t attr;
+    sigset_t all, old;
+
+    sem_init(&wake, 0, 0);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    /* Born with every signal blocked, so no signal meant for the program lands here. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(&tid, &attr, sysmon_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+        return -rc;
+    pthread_setname_np(tid, "leakscope");
+    thread_started = 1;
+    return 0;
+}
+
+int sysmon_start(void)
+{
+    int sig = engine_options()->signal;
+
+    if (sig > 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_snapshot_signal;
+        sa.sa_flags = SA_RESTART;
+        sigfillset(&sa.sa_mask);
+        if (sigaction(sig, &sa, NULL) != 0)
+            sysmon_log("cannot handle signal %d (%s); snapshots on signal are off", sig, strerror(errno));
+    }
+    int rc = start_thread();
+    if (rc != 0)
+        sysmon_log("cannot start the background thread (%s); only the exit dump will be written",
+                   strerror(-rc));
+    return rc;
+}
+
+void sysmon_restart_in_child(void)
+{
+    if (thread_started)
+        start_thread();
+}
+
+void sysmon_final_dump(void)
+{
+    char path[PATH_MAX + 128], b[32], c[32];
+    struct engine_totals t;
+
+    if (engine_write_dump(DUMP_REASON_EXIT, 0, path, sizeof path) != 0) {
+        sysmon_log("exit dump not written: %s", path);
+        return;
+    }
+    if (engine_options()->quiet)
+        return;
+    engine_totals(&t);
+    sysmon_log("exit dump %s: %s in %s blocks still allocated at %u sites; read it with: leakscope report %s",
+               path, format_bytes(t.inuse_space, b, sizeof b), format_count(t.inuse_objects, c, sizeof c),
+               t.sites, path);
+}

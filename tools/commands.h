@@ -1,0 +1,21 @@
+/*
+ * commands.h - the subcommands of the `leakscope` tool.  Each returns the
+ * process exit status: 0 success, 2 bad usage or unreadable input (one line
+ * on stderr saying what was wrong), or the traced program's status for run.
+ */
+#ifndef LEAKSCOPE_COMMANDS_H
+#define LEAKSCOPE_COMMANDS_H
+
+#include "report.h"
+
+int cmd_run(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+
+/* Shared by commands: print "leakscope CMD: message" and return 2. */
+int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parse a --top / --sort / --format value into opt; 0 if ok, else prints and returns 2. */
+int parse_report_option(const char *cmd, const char *name, const char *value, struct report_options *opt);
+/* Read, symbolize and print a dump; 0, or 2 with a one-line error. */
+int print_report(const char *path, const struct report_options *opt, FILE *out);
+
+#endif

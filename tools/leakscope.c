@@ -1,0 +1,58 @@
+/*
+ * leakscope.c - the `leakscope` command: dispatches to its subcommands.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "dump_format.h"
+
+static const char usage_text[] =
+    "usage: leakscope COMMAND [OPTIONS]\n"
+    "\n"
+    "Find out why a program's memory grows, without recompiling it.\n"
+    "\n"
+    "commands:\n"
+    "  run [OPTIONS] -- CMD [ARGS]   run CMD under libleakscope.so, then print the report of its exit dump\n"
+    "  report [OPTIONS] DUMP         symbolized report of a dump: totals and top call sites with stacks\n"
+    "\n"
+    "`leakscope COMMAND --help` describes a command's options.\n"
+    "In a running program: kill -USR1 PID writes a dump (leakscope.PID.N.lsd) and prints a summary.\n";
+
+int usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "leakscope %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see: leakscope %s --help)\n", cmd);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("leakscope %s (dump format %d)\n", LEAKSCOPE_VERSION, DUMP_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0)
+        return cmd_report(argc - 1, argv + 1);
+    fprintf(stderr, "leakscope: unknown command '%s' (commands: run, report; see leakscope --help)\n", cmd);
+    return 2;
+}
