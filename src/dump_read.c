@@ -320,8 +320,10 @@ static int parse_all(struct parse *ps, const unsigned char *data, size_t len)
             return rc;
         sections++;
     }
-    if (!seen[DUMP_SECTION_META] || !seen[DUMP_SECTION_SITES])
-        return fail(ps, "corrupt: the %s section is missing", seen[DUMP_SECTION_META] ? "SITES" : "META");
+    /* Version 1 writers always write every section: a missing one means damage. */
+    for (uint32_t type = DUMP_SECTION_META; type <= DUMP_SECTION_REGIONS; type++)
+        if (!seen[type])
+            return fail(ps, "corrupt: the %s section is missing", section_name(type));
     return check_references(ps);
 }
 

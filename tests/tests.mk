@@ -1,0 +1,36 @@
+# `make test`: one Criterion binary with every suite, plus the small programs
+# the end-to-end suites run under the preload.
+
+TEST_BIN   := $(BUILD)/tests/leakscope-tests
+TEST_SRCS  := tests/helpers.c tests/test_engine.c tests/test_dump.c tests/test_preload.c \
+              tests/test_tool.c tests/test_real.c
+TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_CFLAGS := -std=c11 $(WARN) -O1 -g -Isrc -Itests -pthread \
+               -DLEAKSCOPE_BUILD_DIR='"$(abspath $(BUILD))"'
+PROG_NAMES := widgets heap_calls mappings threads forker snapshot
+PROGS      := $(PROG_NAMES:%=$(BUILD)/tests/progs/%) $(BUILD)/tests/progs/cxx_objects
+TEST_DEPS_STAMP := $(BUILD)/.deps-test
+
+$(TEST_DEPS_STAMP):
+	@sh scripts/install-deps.sh test
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/obj/tests/%.o: tests/%.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -MMD -MP -c -o $@ $<
+
+# Programs are built as users build theirs: -O1 -g, no frame pointers forced.
+$(BUILD)/tests/progs/%: tests/progs/%.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) -O1 -g -pthread -o $@ $<
+
+$(BUILD)/tests/progs/cxx_objects: tests/progs/cxx_objects.cc | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 $(WARN) -O1 -g -pthread -o $@ $<
+
+$(TEST_BIN): $(TEST_OBJS) $(sort $(ENGINE_OBJS) $(READER_OBJS))
+	$(CC) -o $@ $^ -lcriterion -lunwind -ldw -lelf -lz -lstdc++ -pthread
+
+.PHONY: test
+test: $(TEST_DEPS_STAMP) $(LIB) $(TOOL) $(PROGS) $(TEST_BIN)
+	$(TEST_BIN) $(TEST_ARGS)

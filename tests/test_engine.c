@@ -1,0 +1,246 @@
+/*
+ * test_engine.c - the engine's tables and options, without LD_PRELOAD.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "live.h"
+#include "options.h"
+#include "regions.h"
+#include "sites.h"
+
+Test(sites, same_stack_interns_to_the_same_site)
+{
+    uintptr_t a[] = { 0x1000, 0x2000, 0x3000 };
+    uintptr_t b[] = { 0x1000, 0x2000, 0x3000 };
+    struct site *s1 = site_intern(a, 3, SITE_HEAP);
+    struct site *s2 = site_intern(b, 3, SITE_HEAP);
+
+    cr_assert_not_null(s1);
+    cr_assert_eq(s1, s2);
+    cr_assert_eq(site_count(), 1);
+    cr_assert_eq(site_by_id(s1->id), s1);
+}
+
+Test(sites, different_stacks_depths_and_kinds_are_different_sites)
+{
+    uintptr_t a[] = { 0x1000, 0x2000, 0x3000 };
+    uintptr_t c[] = { 0x1000, 0x2000, 0x3001 };
+    struct site *base = site_intern(a, 3, SITE_HEAP);
+
+    cr_assert_neq(site_intern(c, 3, SITE_HEAP), base);
+    cr_assert_neq(site_intern(a, 2, SITE_HEAP), base);
+    cr_assert_neq(site_intern(a, 3, SITE_MMAP), base);
+    cr_assert_eq(site_count(), 4);
+    cr_assert_eq(site_kind(site_intern(a, 3, SITE_MMAP)), SITE_MMAP);
+}
+
+Test(sites, ten_thousand_sites_keep_dense_ids)
+{
+    for (uintptr_t i = 0; i < 10000; i++) {
+        uintptr_t pcs[] = { 0x400000 + i * 16, 0x500000 };
+        struct site *s = site_intern(pcs, 2, SITE_HEAP);
+        cr_assert_eq(s->id, i);
+    }
+    for (uint32_t id = 0; id < 10000; id++)
+        cr_assert_eq(site_by_id(id)->pcs[0], 0x400000 + (uintptr_t)id * 16);
+}
+
+Test(sites, counters_follow_allocations_and_frees)
+{
+    uintptr_t pcs[] = { 0xabc };
+    struct site *s = site_intern(pcs, 1, SITE_HEAP);
+
+    site_count_alloc(s, 100);
+    site_count_alloc(s, 300);
+    site_count_free(s, 100);
+    site_count_alloc(s, 50);
+    cr_assert_eq(s->alloc_objects, 3);
+    cr_assert_eq(s->alloc_space, 450);
+    cr_assert_eq(s->inuse_objects, 2);
+    cr_assert_eq(s->inuse_space, 350);
+    cr_assert_eq(s->peak_inuse_space, 400);
+}
+
+Test(live, insert_lookup_remove)
+{
+    struct live_block b;
+
+    cr_assert_eq(live_insert(0x10000, 42, 7, 99, NULL), 0);
+    cr_assert_eq(live_lookup(0x10000, &b), 1);
+    cr_assert_eq(b.size, 42);
+    cr_assert_eq(b.site, 7);
+    cr_assert_eq(b.birth, 99);
+    cr_assert_eq(live_remove(0x10000, &b), 1);
+    cr_assert_eq(live_lookup(0x10000, &b), 0);
+    cr_assert_eq(live_remove(0x10000, &b), 0, "a second free of the same address finds nothing");
+    cr_assert_eq(live_count(), 0);
+}
+
+Test(live, insert_over_a_tracked_address_reports_the_stale_block)
+{
+    struct live_block stale;
+
+    live_insert(0x20000, 10, 1, 0, NULL);
+    cr_assert_eq(live_insert(0x20000, 20, 2, 0, &stale), 1);
+    cr_assert_eq(stale.size, 10);
+    cr_assert_eq(stale.site, 1);
+    cr_assert_eq(live_count(), 1);
+}
+
+/* Random inserts and removes against a reference bitmap: deletion must keep every chain intact. */
+Test(live, matches_a_reference_under_random_churn)
+{
+    enum { N = 200000, SPACE = 50000 };
+    unsigned char *present = calloc(SPACE, 1);
+    unsigned seed = 12345;
+    size_t expected = 0;
+
+    for (int i = 0; i < N; i++) {
+        seed = seed * 1103515245 + 12345;
+        unsigned k = (seed >> 8) % SPACE;
+        uintptr_t addr = 0x7f0000000000 + (uintptr_t)k * 16;
+        if (present[k]) {
+            cr_assert_eq(live_remove(addr, NULL), 1, "block %u lost", k);
+            present[k] = 0;
+            expected--;
+        } else {
+            cr_assert_eq(live_insert(addr, k, k, 0, NULL), 0);
+            present[k] = 1;
+            expected++;
+        }
+    }
+    cr_assert_eq(live_count(), expected);
+    for (unsigned k = 0; k < SPACE; k++) {
+        struct live_block b;
+        int found = live_lookup(0x7f0000000000 + (uintptr_t)k * 16, &b);
+        cr_assert_eq(found, present[k], "block %u: found=%d expected=%d", k, found, present[k]);
+        if (found)
+            cr_assert_eq(b.size, k);
+    }
+    free(present);
+}
+
+Test(live, copying_the_shards_yields_every_block_once)
+{
+    struct live_block *buf = NULL;
+    size_t cap = 0, total = 0;
+
+    for (uintptr_t i = 1; i <= 5000; i++)
+        live_insert(i * 32, i, 0, 0, NULL);
+    uint64_t sum = 0;
+    for (int s = 0; s < LIVE_SHARDS; s++) {
+        size_t n = live_copy_shard(s, &buf, &cap);
+        total += n;
+        for (size_t i = 0; i < n; i++)
+            sum += buf[i].size;
+    }
+    cr_assert_eq(total, 5000);
+    cr_assert_eq(sum, 5000ull * 5001 / 2);
+}
+
+static struct site *mmap_site(void)
+{
+    uintptr_t pcs[] = { 0x777 };
+    struct site *s = site_intern(pcs, 1, SITE_MMAP);
+    return s;
+}
+
+Test(regions, partial_unmaps_trim_and_split_regions)
+{
+    struct site *s = mmap_site();
+    struct region r;
+
+    regions_add(0x100000, 16 * 4096, s->id, 0);
+    site_count_alloc(s, 16 * 4096);
+    regions_remove(0x100000, 4096);                     /* head */
+    regions_remove(0x100000 + 15 * 4096, 4096);         /* tail */
+    regions_remove(0x100000 + 6 * 4096, 4 * 4096);      /* middle: split */
+    cr_assert_eq(regions_count(), 2);
+    cr_assert_eq(regions_bytes(), 10 * 4096);
+    cr_assert_eq(s->inuse_space, 10 * 4096);
+    cr_assert_eq(s->inuse_objects, 2);
+    cr_assert_eq(regions_find(0x100000 + 4096, &r), 1);
+    cr_assert_eq(r.len, 5 * 4096);
+    cr_assert_eq(regions_find(0x100000 + 10 * 4096, &r), 1);
+    cr_assert_eq(r.len, 5 * 4096);
+    regions_remove(0, 0x200000);                        /* covers both */
+    cr_assert_eq(regions_count(), 0);
+    cr_assert_eq(s->inuse_space, 0);
+    cr_assert_eq(s->inuse_objects, 0);
+}
+
+Test(regions, mapping_over_a_tracked_range_replaces_it)
+{
+    struct site *s = mmap_site();
+
+    regions_add(0x100000, 8 * 4096, s->id, 0);
+    site_count_alloc(s, 8 * 4096);
+    regions_add(0x100000 + 4096, 2 * 4096, s->id, 0);   /* MAP_FIXED over the middle */
+    site_count_alloc(s, 2 * 4096);
+    cr_assert_eq(regions_count(), 3);
+    cr_assert_eq(regions_bytes(), 8 * 4096);
+    cr_assert_eq(s->inuse_space, 8 * 4096);
+}
+
+static char warnings[4096];
+
+static void collect(const char *line, void *arg)
+{
+    (void)arg;
+    strcat(warnings, line);
+    strcat(warnings, "\n");
+}
+
+Test(options, defaults_without_environment)
+{
+    struct leakscope_options o;
+
+    unsetenv("LEAKSCOPE_DEPTH");
+    unsetenv("LEAKSCOPE_OUT");
+    options_from_env(&o, collect, NULL);
+    cr_assert_eq(o.depth, 64);
+    cr_assert_eq(o.signal, SIGUSR1);
+    cr_assert_eq(o.follow_exec, 1);
+    cr_assert_eq(o.out_dir[0], '/', "the output directory is made absolute: %s", o.out_dir);
+    cr_assert_str_empty(warnings);
+}
+
+Test(options, bad_values_warn_once_each_and_keep_defaults)
+{
+    struct leakscope_options o;
+
+    setenv("LEAKSCOPE_DEPTH", "lots", 1);
+    setenv("LEAKSCOPE_SIGNAL", "KILL", 1);
+    setenv("LEAKSCOPE_OUT", "/nonexistent/dir", 1);
+    setenv("LEAKSCOPE_FOLLOW_EXEC", "maybe", 1);
+    options_from_env(&o, collect, NULL);
+    cr_assert_eq(o.depth, 64);
+    cr_assert_eq(o.signal, SIGUSR1);
+    cr_assert_eq(o.follow_exec, 1);
+    cr_assert_not_null(strstr(warnings, "LEAKSCOPE_DEPTH='lots' is not a whole number from 1 to 256"));
+    cr_assert_not_null(strstr(warnings, "LEAKSCOPE_SIGNAL='KILL'"));
+    cr_assert_not_null(strstr(warnings, "LEAKSCOPE_OUT='/nonexistent/dir' is not an existing directory"));
+    cr_assert_not_null(strstr(warnings, "LEAKSCOPE_FOLLOW_EXEC='maybe'"));
+    int lines = 0;
+    for (char *p = warnings; *p; p++)
+        lines += *p == '\n';
+    cr_assert_eq(lines, 4);
+}
+
+Test(options, signal_names_and_numbers)
+{
+    cr_assert_eq(options_parse_signal("USR2"), SIGUSR2);
+    cr_assert_eq(options_parse_signal("SIGUSR1"), SIGUSR1);
+    cr_assert_eq(options_parse_signal("12"), 12);
+    cr_assert_eq(options_parse_signal("RTMIN+2"), SIGRTMIN + 2);
+    cr_assert_eq(options_parse_signal("RTMAX-1"), SIGRTMAX - 1);
+    cr_assert_eq(options_parse_signal("none"), 0);
+    cr_assert_eq(options_parse_signal("SEGV"), -1);
+    cr_assert_eq(options_parse_signal("9"), -1);
+    cr_assert_eq(options_parse_signal("RTMIN+99"), -1);
+}
