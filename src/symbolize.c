@@ -165,6 +165,27 @@ static const char *die_function_name(struct symbolizer *s, Dwarf_Die *die)
     return demangled(s, name);
 }
 
+/*
+ * The compile unit whose line table covers addr, found by walking every CU.
+ * elfutils 0.188 cannot map addresses to CUs in clang's DWARF 5 (no
+ * .debug_aranges, ranges in .debug_rnglists): eu-addr2line prints ??:0 there.
+ */
+static int cu_by_line_table(Dwfl_Module *mod, uint64_t addr, Dwarf_Die *cu_out, Dwarf_Addr *bias)
+{
+    Dwarf *dw = dwfl_module_getdwarf(mod, bias);
+    Dwarf_Off off = 0, next;
+    size_t header_size;
+
+    if (!dw)
+        return -1;
+    while (dwarf_nextcu(dw, off, &next, &header_size, NULL, NULL, NULL) == 0) {
+        if (dwarf_offdie(dw, off + header_size, cu_out) && dwarf_getsrc_die(cu_out, addr - *bias))
+            return 0;
+        off = next;
+    }
+    return -1;
+}
+
 /* Fill frames for addr inside mod; returns the count. */
 static int resolve(struct symbolizer *s, Dwfl_Module *mod, uint64_t addr, struct sym_frame *frames,
                    const char *module_path, uint64_t offset)
@@ -174,14 +195,18 @@ static int resolve(struct symbolizer *s, Dwfl_Module *mod, uint64_t addr, struct
     const char *symname = dwfl_module_addrinfo(mod, addr, &sym_off, &sym, NULL, NULL, NULL);
     const char *file = NULL;
     int line = 0, n = 0;
-    Dwfl_Line *dl = dwfl_module_getsrc(mod, addr);
-
-    if (dl)
-        file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
-    file = keep(s, file ? strdup(file) : NULL);
-
     Dwarf_Addr bias = 0;
-    Dwarf_Die *cudie = dwfl_module_addrdie(mod, addr, &bias);
+    Dwarf_Die *cudie = dwfl_module_addrdie(mod, addr, &bias), fallback_cu;
+    Dwfl_Line *dl = cudie ? dwfl_module_getsrc(mod, addr) : NULL;
+
+    if (dl) {
+        file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
+    } else if (cu_by_line_table(mod, addr, &fallback_cu, &bias) == 0) {
+        cudie = &fallback_cu;
+        file = dwarf_linesrc(dwarf_getsrc_die(cudie, addr - bias), NULL, NULL);
+        dwarf_lineno(dwarf_getsrc_die(cudie, addr - bias), &line);
+    }
+    file = keep(s, file ? strdup(file) : NULL);
     Dwarf_Die *scopes = NULL;
     int nscopes = cudie ? dwarf_getscopes(cudie, addr - bias, &scopes) : 0;
     Dwarf_Files *files = NULL;
