@@ -25,7 +25,10 @@ LIB  := $(BUILD)/libleakscope.so
 TOOL := $(BUILD)/leakscope
 DEPS_STAMP := $(BUILD)/.deps-build
 
-.PHONY: all deps test demo clean check-deps
+.PHONY: all deps test demo clean install
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
 
 all: $(LIB) $(TOOL)
 
@@ -47,6 +50,12 @@ $(TOOL): $(TOOL_OBJS) $(READER_OBJS)
 
 include tests/tests.mk
 include demo/demo.mk
+
+# leakscope finds the library in ../lib/leakscope/ relative to its own binary.
+install: $(LIB) $(TOOL)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/leakscope
+	install -m 755 $(TOOL) $(DESTDIR)$(PREFIX)/bin/leakscope
+	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/leakscope/libleakscope.so
 
 clean:
 	rm -rf $(BUILD)

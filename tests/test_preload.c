@@ -288,7 +288,8 @@ Test(preload, cxx_new_is_seen_through_malloc)
 
 Test(preload, snapshot_signal_writes_a_dump_mid_run, .timeout = 60)
 {
-    char *dir = make_temp_dir();
+    char *dir = make_temp_dir(), *log_path;
+    asprintf(&log_path, "%s/leakscope.log", dir);
     int to_child[2], from_child[2];
     pipe(to_child);
     pipe(from_child);
@@ -300,7 +301,7 @@ Test(preload, snapshot_signal_writes_a_dump_mid_run, .timeout = 60)
         close(from_child[0]);
         setenv("LD_PRELOAD", LIB_PATH, 1);
         setenv("LEAKSCOPE_OUT", dir, 1);
-        setenv("LEAKSCOPE_LOG", "/dev/null", 1);
+        setenv("LEAKSCOPE_LOG", log_path, 1);
         execl(PROG("snapshot"), PROG("snapshot"), (char *)NULL);
         _exit(127);
     }
@@ -310,6 +311,12 @@ Test(preload, snapshot_signal_writes_a_dump_mid_run, .timeout = 60)
     char line[128];
     cr_assert_not_null(fgets(line, sizeof line, out));
     cr_assert_eq(strncmp(line, "READY", 5), 0);
+
+    /* The background thread is there, named for ps and top. */
+    char *comm_cmd;
+    asprintf(&comm_cmd, "cat /proc/%d/task/*/comm | grep -qx leakscope", (int)pid);
+    cr_assert_eq(system(comm_cmd), 0, "no thread named leakscope in pid %d", (int)pid);
+    free(comm_cmd);
 
     kill(pid, SIGUSR1);
     size_t n = 0;
@@ -328,6 +335,17 @@ Test(preload, snapshot_signal_writes_a_dump_mid_run, .timeout = 60)
     waitpid(pid, &status, 0);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     fclose(out);
+
+    /* The summary went to LEAKSCOPE_LOG: totals and the top site. */
+    char *log = slurp(log_path);
+    cr_assert_not_null(log);
+    cr_assert_not_null(strstr(log, "snapshot on signal 10 -> "), "%s", log);
+    cr_assert_not_null(strstr(log, "top sites by inuse_space:"), "%s", log);
+    cr_assert_not_null(strstr(log, "40.0 KiB in 10 blocks  snapshot+0x"), "static functions show as "
+                       "module+offset through dladdr: %s", log);
+    cr_assert_not_null(strstr(log, "exit dump "), "%s", log);
+    free(log);
+    free(log_path);
 
     char **dumps = dumps_of(dir, pid, &n);
     cr_assert_eq(n, 2, "the snapshot and the exit dump");

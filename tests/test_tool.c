@@ -169,3 +169,21 @@ Test(tool, help_is_available_on_every_command)
         free_result(&r);
     }
 }
+
+Test(tool, installed_tool_finds_its_library, .timeout = 60)
+{
+    char *dir = make_temp_dir(), *cmd;
+    asprintf(&cmd, "make -s -C %s/.. install PREFIX=%s/prefix >/dev/null 2>&1", LEAKSCOPE_BUILD_DIR, dir);
+    cr_assert_eq(system(cmd), 0, "make install failed");
+    char *tool;
+    asprintf(&tool, "%s/prefix/bin/leakscope", dir);
+    char *argv[] = { tool, "run", "--out", dir, "--top", "1", "--", PROG("widgets"), NULL };
+    const char *env[] = { "LEAKSCOPE_LIB=", NULL };
+    struct proc_result r = run_program(argv, env, 0, dir);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, " in make_widgets "), "%s", r.err);
+    free_result(&r);
+    free(tool);
+    free(cmd);
+    free(dir);
+}
