@@ -106,9 +106,24 @@ static inline int tracking(void)
     return __builtin_expect(engine_ready && engine_guard == 0, 1);
 }
 
+/*
+ * Set in a fork child: its background thread is started by its first tracked
+ * allocation, not inside the fork handler, so a child that only execs never
+ * pays for a thread.
+ */
+static int sysmon_pending;
+
+static void start_pending_sysmon(void)
+{
+    if (__atomic_exchange_n(&sysmon_pending, 0, __ATOMIC_ACQ_REL))
+        sysmon_restart_in_child();
+}
+
 static inline void record(void *p, size_t size)
 {
     if (p && tracking()) {
+        if (__builtin_expect(__atomic_load_n(&sysmon_pending, __ATOMIC_RELAXED), 0))
+            start_pending_sysmon();
         engine_guard++;
         engine_record_alloc(p, size);
         engine_guard--;
@@ -387,9 +402,7 @@ static void fork_parent(void) { engine_fork_parent(); }
 static void fork_child(void)
 {
     engine_fork_child();
-    engine_guard++;
-    sysmon_restart_in_child();
-    engine_guard--;
+    __atomic_store_n(&sysmon_pending, 1, __ATOMIC_RELEASE);
 }
 
 __attribute__((constructor)) static void leakscope_start(void)

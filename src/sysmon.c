@@ -165,7 +165,6 @@ static int start_thread(void)
     pthread_attr_t attr;
     sigset_t all, old;
 
-    sem_init(&wake, 0, 0);
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024);
@@ -186,6 +185,7 @@ int sysmon_start(void)
 {
     int sig = engine_options()->signal;
 
+    sem_init(&wake, 0, 0);
     if (sig > 0) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);

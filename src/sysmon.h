@@ -11,7 +11,7 @@
 
 /* Install the snapshot signal handler and start the thread. 0 on success. */
 int sysmon_start(void);
-/* fork(): the child has no sysmon thread; start a new one. */
+/* fork(): the child has no sysmon thread; start a new one (call with the guard set). */
 void sysmon_restart_in_child(void);
 /* Write the exit dump and its one-line notice. */
 void sysmon_final_dump(void);
