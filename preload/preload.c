@@ -100,10 +100,14 @@ static void resolve_real(void)
     engine_guard--;
 }
 
-/* Tracking is on for this call: the engine is up and we are not inside it. */
+/*
+ * Tracking is on for this call: we are not inside leakscope.  Blocks
+ * allocated before the engine is initialised are recorded too (without a
+ * stack), so the reachability scan sees every block a pointer may live in.
+ */
 static inline int tracking(void)
 {
-    return __builtin_expect(engine_ready && engine_guard == 0, 1);
+    return __builtin_expect(engine_guard == 0, 1);
 }
 
 /*

@@ -21,7 +21,7 @@
  * Sections, in the order they are written:
  *
  *   META     text, one "key=value\n" per line (values never contain '\n'):
- *            format, version, pid, ppid, exe, cmdline, reason (exit | signal),
+ *            format, version, pid, ppid, exe, cmdline, reason (exit | signal | periodic),
  *            signal, seq, time_unix_ns, start_unix_ns, depth, leakscope_version.
  *   STATS    text "key=value\n" lines, all decimal integers: rss_bytes,
  *            anon_bytes, lazyfree_bytes (absent when the kernel has no
@@ -32,7 +32,7 @@
  *            mapped_bytes, sites, meta_bytes (memory leakscope itself holds).
  *   MODULES  repeated until the payload ends:
  *              u64 base (load bias), u64 start, u64 end (runtime address range),
- *              u32 flags (bit 0: the main executable),
+ *              u32 flags (bit 0: the main executable, bit 1: the dynamic loader),
  *              u16 path_len, u16 build_id_len, path bytes, build_id bytes.
  *   SITES    u32 fixed_size (bytes of the fixed part of each record, 48 in v1),
  *            u32 reserved, then repeated until the payload ends:
@@ -42,11 +42,22 @@
  *              [fixed_size - 48 bytes of fields added by later versions],
  *              u64 pcs[depth]  (return addresses, innermost first; the
  *                               allocator call itself is not included)
- *   BLOCKS   u32 record_size (24 in v1), u32 reserved, then records of
+ *   BLOCKS   u32 record_size (32 in v1), u32 reserved, then records of
  *            record_size bytes: u64 address, u64 size, u32 site id,
- *            u32 birth (centiseconds after start).  Live heap blocks.
- *   REGIONS  same layout as BLOCKS: u64 start, u64 length, u32 site id,
- *            u32 birth.  Anonymous mappings the program made itself.
+ *            u32 birth (centiseconds after start), u32 state (0 not scanned,
+ *            1 reachable, 2 possibly lost, 3 indirectly leaked, 4 directly
+ *            leaked), u32 reserved.  Live heap blocks; when a scan ran, exactly
+ *            the blocks it saw with the world stopped, sorted by address.
+ *   REGIONS  u32 record_size (24 in v1), u32 reserved, then u64 start,
+ *            u64 length, u32 site id, u32 birth.  Anonymous mappings the
+ *            program made itself.
+ *   SCAN     (only when a reachability scan ran) text "key=value\n" lines:
+ *            time_unix_ns, pause_ns, total_ns, bytes_scanned, root_bytes,
+ *            threads, unresponsive_threads, unresponsive_without_stack,
+ *            stop_signal, and {reachable,possibly,indirect,direct}_{bytes,blocks}
+ *            as classified in the process (before suppressions).
+ *   SUPPRESSIONS  (only when LEAKSCOPE_SUPPRESSIONS was given) the text of
+ *            that file, so reports apply the same suppressions.
  *   END      u32 number of sections before it.  A file without END is truncated.
  *
  * Sizes are the sizes the program asked for, without malloc's chunk headers.
@@ -68,13 +79,16 @@ enum dump_section {
     DUMP_SECTION_SITES = 4,
     DUMP_SECTION_BLOCKS = 5,
     DUMP_SECTION_REGIONS = 6,
+    DUMP_SECTION_SCAN = 7,
+    DUMP_SECTION_SUPPRESSIONS = 8,
     DUMP_SECTION_END = 0x7fff,
 };
 
 #define DUMP_SITE_FIXED_SIZE 48
-#define DUMP_BLOCK_RECORD_SIZE 24
+#define DUMP_BLOCK_RECORD_SIZE 32
 #define DUMP_REGION_RECORD_SIZE 24
 #define DUMP_MODULE_FLAG_MAIN 1u
+#define DUMP_MODULE_FLAG_LOADER 2u
 
 #define LEAKSCOPE_VERSION "0.1.0"
 

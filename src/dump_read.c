@@ -64,6 +64,8 @@ static const char *section_name(uint32_t type)
     case DUMP_SECTION_SITES: return "SITES";
     case DUMP_SECTION_BLOCKS: return "BLOCKS";
     case DUMP_SECTION_REGIONS: return "REGIONS";
+    case DUMP_SECTION_SCAN: return "SCAN";
+    case DUMP_SECTION_SUPPRESSIONS: return "SUPPRESSIONS";
     case DUMP_SECTION_END: return "END";
     default: return "unknown";
     }
@@ -135,6 +137,7 @@ static int parse_modules(struct parse *ps, struct cursor c)
         m->start = start;
         m->end = end;
         m->is_main = (flags & DUMP_MODULE_FLAG_MAIN) != 0;
+        m->is_loader = (flags & DUMP_MODULE_FLAG_LOADER) != 0;
     }
     return 0;
 }
@@ -221,6 +224,10 @@ static int parse_records(struct parse *ps, const char *section, struct cursor c,
         memcpy(&(*out)[i].size, r + 8, 8);
         memcpy(&(*out)[i].site, r + 16, 4);
         memcpy(&(*out)[i].birth_cs, r + 20, 4);
+        if (size >= 28)
+            memcpy(&(*out)[i].state, r + 24, 4);
+        if ((*out)[i].state > LS_DIRECT)
+            return fail(ps, "corrupt %s section: record %zu has unknown state %u", section, i, (*out)[i].state);
     }
     *count = n;
     return 0;
@@ -246,7 +253,7 @@ static int parse_all(struct parse *ps, const unsigned char *data, size_t len)
     struct cursor c = { data, data + len };
     uint16_t version, header_size;
     uint32_t byte_order, sections = 0;
-    int seen_end = 0, seen[8] = { 0 };
+    int seen_end = 0, seen[16] = { 0 };
 
     if (len < DUMP_MAGIC_LEN || memcmp(data, DUMP_MAGIC, DUMP_MAGIC_LEN) != 0)
         return fail(ps, "not a leakscope dump (no LSD signature at the start)");
@@ -279,7 +286,7 @@ static int parse_all(struct parse *ps, const unsigned char *data, size_t len)
         c.p += length;
         if ((uint32_t)crc32_z(crc32(0, Z_NULL, 0), body.p, (z_size_t)length) != crc)
             return fail(ps, "corrupt: checksum mismatch in section %s", section_name(type));
-        if (type < 8) {
+        if (type < 16) {
             if (seen[type])
                 return fail(ps, "corrupt: section %s appears twice", section_name(type));
             seen[type] = 1;
@@ -303,6 +310,14 @@ static int parse_all(struct parse *ps, const unsigned char *data, size_t len)
             break;
         case DUMP_SECTION_REGIONS:
             rc = parse_records(ps, "REGIONS", body, &ps->d->regions, &ps->d->nregions);
+            break;
+        case DUMP_SECTION_SCAN:
+            rc = parse_text(ps, "SCAN", body.p, length, &ps->d->scan, &ps->d->nscan);
+            break;
+        case DUMP_SECTION_SUPPRESSIONS:
+            ps->d->suppressions = strndup((const char *)body.p, length);
+            if (!ps->d->suppressions)
+                rc = fail(ps, "out of memory reading SUPPRESSIONS");
             break;
         case DUMP_SECTION_END: {
             uint32_t declared;
@@ -404,6 +419,8 @@ void dump_free(struct ls_dump *d)
         return;
     free_keyvals(d->meta, d->nmeta);
     free_keyvals(d->stats, d->nstats);
+    free_keyvals(d->scan, d->nscan);
+    free(d->suppressions);
     for (size_t i = 0; i < d->nmodules; i++)
         free(d->modules[i].path);
     free(d->modules);
@@ -431,6 +448,18 @@ const char *dump_meta(const struct ls_dump *d, const char *key)
 int64_t dump_stat(const struct ls_dump *d, const char *key, int64_t fallback)
 {
     const char *v = lookup(d->stats, d->nstats, key);
+    char *end;
+
+    if (!v || !*v)
+        return fallback;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    return (errno || *end) ? fallback : n;
+}
+
+int64_t dump_scan_value(const struct ls_dump *d, const char *key, int64_t fallback)
+{
+    const char *v = lookup(d->scan, d->nscan, key);
     char *end;
 
     if (!v || !*v)

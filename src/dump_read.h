@@ -18,6 +18,7 @@ struct ls_module {
     uint8_t build_id[64];
     size_t build_id_len;
     int is_main;
+    int is_loader;
 };
 
 struct ls_site {
@@ -29,9 +30,12 @@ struct ls_site {
     const uint64_t *pcs;       /* innermost first */
 };
 
+enum ls_block_state { LS_UNSCANNED = 0, LS_REACHABLE = 1, LS_POSSIBLY = 2, LS_INDIRECT = 3, LS_DIRECT = 4 };
+
 struct ls_block {
     uint64_t addr, size;
     uint32_t site, birth_cs;
+    uint32_t state;            /* enum ls_block_state; regions: always 0 */
 };
 
 struct ls_keyval {
@@ -41,8 +45,9 @@ struct ls_keyval {
 struct ls_dump {
     char *path;
     int version;
-    struct ls_keyval *meta, *stats;
-    size_t nmeta, nstats;
+    struct ls_keyval *meta, *stats, *scan;
+    size_t nmeta, nstats, nscan;   /* nscan == 0: no reachability scan in this dump */
+    char *suppressions;            /* the suppression file used in the process, or NULL */
     struct ls_module *modules;
     size_t nmodules;
     struct ls_site *sites;     /* sorted by id */
@@ -62,6 +67,8 @@ int dump_parse(const unsigned char *data, size_t len, const char *name, struct l
 void dump_free(struct ls_dump *d);
 
 const char *dump_meta(const struct ls_dump *d, const char *key);    /* NULL if absent */
+/* A SCAN value, or fallback when absent. */
+int64_t dump_scan_value(const struct ls_dump *d, const char *key, int64_t fallback);
 /* A STATS value, or fallback when absent or not a number. */
 int64_t dump_stat(const struct ls_dump *d, const char *key, int64_t fallback);
 const struct ls_site *dump_site(const struct ls_dump *d, uint32_t id);   /* NULL if absent */

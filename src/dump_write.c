@@ -16,6 +16,7 @@
 
 #include "arena.h"
 #include "dump_format.h"
+#include "leakcheck.h"
 #include "live.h"
 #include "modules.h"
 #include "regions.h"
@@ -131,7 +132,7 @@ static void write_module(const struct module_info *mod, void *arg)
     put_u64(w, mod->base);
     put_u64(w, mod->start);
     put_u64(w, mod->end);
-    put_u32(w, mod->is_main ? DUMP_MODULE_FLAG_MAIN : 0);
+    put_u32(w, (mod->is_main ? DUMP_MODULE_FLAG_MAIN : 0) | (mod->is_loader ? DUMP_MODULE_FLAG_LOADER : 0));
     put_u16(w, (uint16_t)path_len);
     put_u16(w, (uint16_t)mod->build_id_len);
     put(w, mod->path, path_len);
@@ -164,18 +165,19 @@ static void write_sites(struct writer *w)
     section_end(w);
 }
 
-static void put_record(struct writer *w, uint64_t a, uint64_t b, uint32_t c, uint32_t d)
+static void put_block(struct writer *w, const struct live_block *b, uint32_t state)
 {
-    unsigned char rec[24];
+    unsigned char rec[DUMP_BLOCK_RECORD_SIZE] = { 0 };
 
-    memcpy(rec, &a, 8);
-    memcpy(rec + 8, &b, 8);
-    memcpy(rec + 16, &c, 4);
-    memcpy(rec + 20, &d, 4);
+    memcpy(rec, &b->addr, 8);
+    memcpy(rec + 8, &b->size, 8);
+    memcpy(rec + 16, &b->site, 4);
+    memcpy(rec + 20, &b->birth, 4);
+    memcpy(rec + 24, &state, 4);
     put(w, rec, sizeof rec);
 }
 
-static void write_blocks(struct writer *w)
+static void write_blocks(struct writer *w, const struct leak_scan *scan)
 {
     struct live_block *buf = NULL;
     size_t cap = 0;
@@ -183,12 +185,17 @@ static void write_blocks(struct writer *w)
     section_begin(w, DUMP_SECTION_BLOCKS);
     put_u32(w, DUMP_BLOCK_RECORD_SIZE);
     put_u32(w, 0);
-    for (int shard = 0; shard < LIVE_SHARDS && !w->error; shard++) {
-        size_t n = live_copy_shard(shard, &buf, &cap);
-        for (size_t i = 0; i < n; i++)
-            put_record(w, buf[i].addr, buf[i].size, buf[i].site, buf[i].birth);
+    if (scan) {
+        for (size_t i = 0; i < scan->count && !w->error; i++)
+            put_block(w, &scan->blocks[i], scan->state[i]);
+    } else {
+        for (int shard = 0; shard < LIVE_SHARDS && !w->error; shard++) {
+            size_t n = live_copy_shard(shard, &buf, &cap);
+            for (size_t i = 0; i < n; i++)
+                put_block(w, &buf[i], 0);
+        }
+        meta_unmap(buf, cap * sizeof *buf);
     }
-    meta_unmap(buf, cap * sizeof *buf);
     section_end(w);
 }
 
@@ -201,13 +208,20 @@ static void write_regions(struct writer *w)
     section_begin(w, DUMP_SECTION_REGIONS);
     put_u32(w, DUMP_REGION_RECORD_SIZE);
     put_u32(w, 0);
-    for (size_t i = 0; i < n; i++)
-        put_record(w, buf[i].start, buf[i].len, buf[i].site, buf[i].birth);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char rec[DUMP_REGION_RECORD_SIZE];
+        memcpy(rec, &buf[i].start, 8);
+        memcpy(rec + 8, &buf[i].len, 8);
+        memcpy(rec + 16, &buf[i].site, 4);
+        memcpy(rec + 20, &buf[i].birth, 4);
+        put(w, rec, sizeof rec);
+    }
     meta_unmap(buf, cap * sizeof *buf);
     section_end(w);
 }
 
-int dump_write(int fd, const char *meta, const char *stats)
+int dump_write(int fd, const char *meta, const char *stats, const struct leak_scan *scan,
+               const char *scan_text, const char *suppressions)
 {
     struct writer w = { .fd = fd };
     unsigned char header[DUMP_HEADER_SIZE];
@@ -231,8 +245,12 @@ int dump_write(int fd, const char *meta, const char *stats)
     section_end(&w);
 
     write_sites(&w);
-    write_blocks(&w);
+    write_blocks(&w, scan);
     write_regions(&w);
+    if (scan && scan_text)
+        write_text_section(&w, DUMP_SECTION_SCAN, scan_text);
+    if (suppressions)
+        write_text_section(&w, DUMP_SECTION_SUPPRESSIONS, suppressions);
 
     uint32_t before_end = w.sections;
     section_begin(&w, DUMP_SECTION_END);

@@ -29,6 +29,7 @@
 #include "regions.h"
 #include "modules.h"
 #include "sites.h"
+#include "suppress.h"
 
 #define SKIP_SLACK 16     /* room for leakscope's own frames above the caller */
 
@@ -41,6 +42,13 @@ static struct timespec start_mono;
 static int64_t start_unix_ns;
 static unsigned next_seq;
 static pthread_mutex_t dump_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pid_t service_tid;
+
+#define MAX_SUPPRESSIONS 1024
+static char *suppression_text;            /* the file as read, for the dump */
+static char *suppression_buf;             /* a copy split into patterns */
+static const char *suppression_patterns[MAX_SUPPRESSIONS];
+static int suppression_count;
 
 struct advice_counter {
     _Atomic uint64_t calls, bytes;
@@ -52,11 +60,58 @@ static int64_t timespec_ns(const struct timespec *ts)
     return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
 }
 
+struct suppression_warning {
+    options_warn_fn warn;
+    const char *path;
+};
+
+static void warn_suppression(const char *line, void *arg)
+{
+    struct suppression_warning *w = arg;
+    char message[600];
+
+    snprintf(message, sizeof message, "LEAKSCOPE_SUPPRESSIONS=%s: %s", w->path, line);
+    if (w->warn)
+        w->warn(message, NULL);
+}
+
+/* Read the suppression file into leakscope's own memory (no malloc). */
+static void load_suppressions(options_warn_fn warn)
+{
+    enum { MAX_BYTES = 1 << 20 };
+    int fd = open(options.suppressions, O_RDONLY | O_CLOEXEC);
+    ssize_t total = 0, n;
+
+    if (fd < 0)
+        return;
+    suppression_text = meta_map(MAX_BYTES + 1);
+    suppression_buf = meta_map(MAX_BYTES + 1);
+    if (!suppression_text || !suppression_buf) {
+        close(fd);
+        return;
+    }
+    while (total < MAX_BYTES && (n = read(fd, suppression_text + total, (size_t)(MAX_BYTES - total))) > 0)
+        total += n;
+    close(fd);
+    suppression_text[total] = '\0';
+    memcpy(suppression_buf, suppression_text, (size_t)total + 1);
+    struct suppression_warning w = { warn, options.suppressions };
+    suppression_count = suppressions_parse(suppression_buf, suppression_patterns, MAX_SUPPRESSIONS,
+                                           warn_suppression, &w);
+}
+
+void engine_set_service_thread(pid_t tid)
+{
+    service_tid = tid;
+}
+
 int engine_init(options_warn_fn warn)
 {
     struct timespec now;
 
     options_from_env(&options, warn, NULL);
+    if (options.suppressions[0])
+        load_suppressions(warn);
     clock_gettime(CLOCK_MONOTONIC_COARSE, &start_mono);
     clock_gettime(CLOCK_REALTIME, &now);
     start_unix_ns = timespec_ns(&now);
@@ -104,9 +159,20 @@ static struct site *site_here(int kind)
     return site_intern(pcs, depth, kind);
 }
 
+/* Blocks allocated before engine_init (by the loader, libc and libstdc++ start-up) have no stack. */
+static struct site *early_site(void)
+{
+    static struct site *early;
+    uintptr_t none[1] = { 0 };
+
+    if (!early)
+        early = site_intern(none, 0, SITE_HEAP);
+    return early;
+}
+
 void engine_record_alloc(void *ptr, size_t size)
 {
-    struct site *s = site_here(SITE_HEAP);
+    struct site *s = engine_ready ? site_here(SITE_HEAP) : early_site();
     struct live_block stale;
 
     if (!s)
@@ -146,6 +212,8 @@ void engine_restore(const struct live_block *block)
 
 void engine_record_mmap(void *addr, size_t len, int flags)
 {
+    if (!engine_ready)
+        return;
     if (!(flags & MAP_ANONYMOUS)) {
         if (flags & MAP_FIXED)            /* a file mapping replaced whatever was there */
             regions_remove((uintptr_t)addr, len);
@@ -167,6 +235,8 @@ int engine_mremap_begin(void *old_addr, size_t old_len, struct live_block *saved
 {
     struct region r;
 
+    if (!engine_ready)
+        return 0;
     if (!regions_find((uintptr_t)old_addr, &r))
         return 0;
     saved->addr = r.start;
@@ -195,6 +265,8 @@ void engine_mremap_end(int tracked, const struct live_block *saved, void *old_ad
 
 void engine_record_madvise(size_t len, int advice)
 {
+    if (!engine_ready)
+        return;
     struct advice_counter *c = advice == MADV_FREE ? &madv_free
                              : advice == MADV_DONTNEED ? &madv_dontneed : &madv_other;
 
@@ -285,7 +357,12 @@ static void text_add_string(struct text *t, const char *key, const char *value, 
 
 static const char *reason_name(enum dump_reason reason)
 {
-    return reason == DUMP_REASON_EXIT ? "exit" : "signal";
+    switch (reason) {
+    case DUMP_REASON_EXIT: return "exit";
+    case DUMP_REASON_SIGNAL: return "signal";
+    case DUMP_REASON_PERIODIC: return "periodic";
+    }
+    return "unknown";
 }
 
 static void build_meta(struct text *t, enum dump_reason reason, int signal, unsigned seq)
@@ -343,8 +420,21 @@ static void build_stats(struct text *t)
              (unsigned long long)tot.mapped_bytes, tot.sites, meta_bytes_mapped());
 }
 
-static int write_and_publish(const char *meta, const char *stats, unsigned *seq,
-                             char *path_out, size_t path_len)
+static void build_scan_text(struct text *t, const struct leak_scan *scan)
+{
+    text_add(t, "time_unix_ns=%lld\npause_ns=%lld\ntotal_ns=%lld\nbytes_scanned=%llu\nroot_bytes=%llu\n",
+             (long long)scan->time_unix_ns, (long long)scan->pause_ns, (long long)scan->total_ns,
+             (unsigned long long)scan->bytes_scanned, (unsigned long long)scan->root_bytes);
+    text_add(t, "threads=%zu\nunresponsive_threads=%zu\nunresponsive_without_stack=%zu\nstop_signal=%d\n",
+             scan->threads, scan->unresponsive, scan->unresponsive_no_stack, scan->signal);
+    for (int k = BLOCK_REACHABLE; k < BLOCK_STATES; k++)
+        text_add(t, "%s_bytes=%llu\n%s_blocks=%llu\n", block_state_name(k),
+                 (unsigned long long)scan->bytes[k], block_state_name(k),
+                 (unsigned long long)scan->blocks_in[k]);
+}
+
+static int write_and_publish(const char *meta, const char *stats, const struct leak_scan *scan,
+                             const char *scan_text, unsigned *seq, char *path_out, size_t path_len)
 {
     char tmp[PATH_MAX + 64];
     const char *dir = options.out_dir;
@@ -357,7 +447,7 @@ static int write_and_publish(const char *meta, const char *stats, unsigned *seq,
         snprintf(path_out, path_len, "cannot create a dump in %s: %s", dir, strerror(err));
         return -err;
     }
-    int rc = dump_write(fd, meta, stats);
+    int rc = dump_write(fd, meta, stats, scan, scan_text, suppression_text);
     if (rc == 0 && fdatasync(fd) != 0 && errno != EINVAL && errno != EROFS)
         rc = -errno;
     close(fd);
@@ -385,17 +475,26 @@ static int write_and_publish(const char *meta, const char *stats, unsigned *seq,
     return rc ? rc : -EEXIST;
 }
 
-int engine_write_dump(enum dump_reason reason, int signal, char *path_out, size_t path_len)
+int engine_write_dump(enum dump_reason reason, int signal, struct dump_result *out)
 {
-    static char meta_buf[24 * 1024], stats_buf[4096];
+    static char meta_buf[24 * 1024], stats_buf[4096], scan_buf[2048];
     struct text meta = { meta_buf, 0, sizeof meta_buf };
     struct text stats = { stats_buf, 0, sizeof stats_buf };
+    struct text scan_text = { scan_buf, 0, sizeof scan_buf };
 
     pthread_mutex_lock(&dump_mutex);
+    memset(out, 0, sizeof *out);
+    if (options.leak_check &&
+        leakcheck_run(reason == DUMP_REASON_EXIT, service_tid, &out->scan) == 0) {
+        out->scanned = 1;
+        build_scan_text(&scan_text, &out->scan);
+        leakcheck_totals(&out->scan, suppression_patterns, suppression_count, &out->leaks);
+    }
     unsigned seq = next_seq;
     build_meta(&meta, reason, signal, seq);
     build_stats(&stats);
-    int rc = write_and_publish(meta_buf, stats_buf, &seq, path_out, path_len);
+    int rc = write_and_publish(meta_buf, stats_buf, out->scanned ? &out->scan : NULL, scan_buf, &seq,
+                               out->path, sizeof out->path);
     if (rc == 0)
         next_seq = seq + 1;
     pthread_mutex_unlock(&dump_mutex);
@@ -407,27 +506,27 @@ int engine_write_dump(enum dump_reason reason, int signal, char *path_out, size_
 void engine_fork_prepare(void)
 {
     pthread_mutex_lock(&dump_mutex);
-    regions_lock_for_fork();
+    regions_lock();
     sites_lock_for_fork();
-    live_lock_for_fork();
+    live_lock_all();
     meta_lock_for_fork();
 }
 
 void engine_fork_parent(void)
 {
     meta_unlock_after_fork(0);
-    live_unlock_after_fork(0);
+    live_unlock_all(0);
     sites_unlock_after_fork(0);
-    regions_unlock_after_fork(0);
+    regions_unlock(0);
     pthread_mutex_unlock(&dump_mutex);
 }
 
 void engine_fork_child(void)
 {
     meta_unlock_after_fork(1);
-    live_unlock_after_fork(1);
+    live_unlock_all(1);
     sites_unlock_after_fork(1);
-    regions_unlock_after_fork(1);
+    regions_unlock(1);
     pthread_mutex_init(&dump_mutex, NULL);
     next_seq = 0;
 }

@@ -14,6 +14,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <limits.h>
+
+#include "leakcheck.h"
 #include "live.h"
 #include "options.h"
 
@@ -44,13 +47,24 @@ void engine_mremap_end(int tracked, const struct live_block *saved, void *old_ad
 void engine_record_madvise(size_t len, int advice);
 
 /* Dumps. */
-enum dump_reason { DUMP_REASON_EXIT, DUMP_REASON_SIGNAL };
+enum dump_reason { DUMP_REASON_EXIT, DUMP_REASON_SIGNAL, DUMP_REASON_PERIODIC };
+
+struct dump_result {
+    char path[PATH_MAX + 128];   /* the dump written, or why none was */
+    int scanned;                 /* a reachability scan ran (options: leak_check) */
+    struct leak_scan scan;
+    struct leak_totals leaks;
+};
+
 /*
- * Write a dump now (serialised with other dumps).  On success returns 0 and
- * puts the file's path in path_out; on failure returns -errno and a one-line
- * reason in path_out.
+ * Write a dump now, with a reachability scan first when leak checking is on
+ * (serialised with other dumps).  Returns 0 or -errno (out->path then says why).
+ * The exit dump is taken by a program thread: its stack is a root.
  */
-int engine_write_dump(enum dump_reason reason, int signal, char *path_out, size_t path_len);
+int engine_write_dump(enum dump_reason reason, int signal, struct dump_result *out);
+
+/* The thread that is leakscope's own: never stopped nor scanned. */
+void engine_set_service_thread(pid_t tid);
 
 /* Totals for summaries. */
 struct engine_totals {

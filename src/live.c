@@ -204,16 +204,36 @@ size_t live_copy_shard(int shard, struct live_block **buf, size_t *cap)
     return n;
 }
 
-void live_lock_for_fork(void)
+size_t live_copy_locked(struct live_block **buf, size_t *cap)
+{
+    size_t total = atomic_load_explicit(&total_count, memory_order_relaxed), n = 0;
+
+    if (total > *cap) {
+        size_t want = total + 64;
+        struct live_block *fresh = meta_map(want * sizeof *fresh);
+        if (!fresh)
+            return 0;
+        meta_unmap(*buf, *cap * sizeof **buf);
+        *buf = fresh;
+        *cap = want;
+    }
+    for (int s = 0; s < LIVE_SHARDS; s++)
+        for (size_t i = 0; i < shards[s].capacity && n < *cap; i++)
+            if (shards[s].slots[i].addr != 0)
+                (*buf)[n++] = shards[s].slots[i];
+    return n;
+}
+
+void live_lock_all(void)
 {
     for (int i = 0; i < LIVE_SHARDS; i++)
         pthread_mutex_lock(&shards[i].mutex);
 }
 
-void live_unlock_after_fork(int in_child)
+void live_unlock_all(int reinitialise)
 {
     for (int i = 0; i < LIVE_SHARDS; i++) {
-        if (in_child)
+        if (reinitialise)
             pthread_mutex_init(&shards[i].mutex, NULL);
         else
             pthread_mutex_unlock(&shards[i].mutex);

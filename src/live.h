@@ -40,7 +40,11 @@ size_t live_table_bytes(void);   /* memory held by the table itself */
  */
 size_t live_copy_shard(int shard, struct live_block **buf, size_t *cap);
 
-void live_lock_for_fork(void);
-void live_unlock_after_fork(int in_child);
+/* Every block, copied while the caller holds all shard locks (live_lock_all). */
+size_t live_copy_locked(struct live_block **buf, size_t *cap);
+
+/* All shard locks, in shard order: for fork() and for the scan's stopped world. */
+void live_lock_all(void);
+void live_unlock_all(int reinitialise);
 
 #endif

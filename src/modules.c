@@ -7,6 +7,7 @@
 #include <elf.h>
 #include <link.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@ struct walk {
     module_visit_fn visit;
     void *arg;
     int index;
+    char interp[256];          /* the main program's PT_INTERP */
 };
 
 static size_t note_align(size_t n, size_t align)
@@ -74,6 +76,12 @@ static int visit_one(struct dl_phdr_info *info, size_t size, void *data)
     memset(&mod, 0, sizeof mod);
     mod.base = info->dlpi_addr;
     mod.path = info->dlpi_name;
+    if (w->index == 0) {
+        for (int i = 0; i < info->dlpi_phnum; i++)
+            if (info->dlpi_phdr[i].p_type == PT_INTERP)
+                snprintf(w->interp, sizeof w->interp, "%s",
+                         (const char *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr));
+    }
     if (w->index++ == 0 && (mod.path == NULL || mod.path[0] == '\0')) {
         ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
         exe[n > 0 ? n : 0] = '\0';
@@ -86,13 +94,14 @@ static int visit_one(struct dl_phdr_info *info, size_t size, void *data)
     if (mod.start >= mod.end)
         return 0;
     read_build_id(info, &mod);
+    mod.is_loader = w->interp[0] && strcmp(mod.path, w->interp) == 0;
     w->visit(&mod, w->arg);
     return 0;
 }
 
 void modules_for_each(module_visit_fn visit, void *arg)
 {
-    struct walk w = { visit, arg, 0 };
+    struct walk w = { visit, arg, 0, "" };
     dl_iterate_phdr(visit_one, &w);
 }
 

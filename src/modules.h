@@ -18,6 +18,7 @@ struct module_info {
     uint8_t build_id[MODULE_BUILD_ID_MAX];
     size_t build_id_len;
     int is_main;               /* the executable itself */
+    int is_loader;             /* the dynamic loader (the executable's PT_INTERP) */
 };
 
 typedef void (*module_visit_fn)(const struct module_info *mod, void *arg);

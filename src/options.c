@@ -99,6 +99,7 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
     opt->depth = OPTIONS_DEFAULT_DEPTH;
     opt->signal = SIGUSR1;
     opt->follow_exec = 1;
+    opt->leak_check = 1;
 
     /* Relative to the directory the program started in, even if it changes directory later. */
     if (!getcwd(opt->out_dir, sizeof opt->out_dir - 64))
@@ -146,6 +147,39 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
             opt->follow_exec = b;
         else
             warnf(warn, arg, "LEAKSCOPE_FOLLOW_EXEC='%s' is not 0 or 1; using 1", v);
+    }
+    if ((v = getenv("LEAKSCOPE_LEAK_CHECK")) && *v) {
+        int b = parse_bool(v);
+        if (b >= 0)
+            opt->leak_check = b;
+        else
+            warnf(warn, arg, "LEAKSCOPE_LEAK_CHECK='%s' is not 0 or 1; using 1", v);
+    }
+    if ((v = getenv("LEAKSCOPE_EXITCODE")) && *v) {
+        if (parse_long(v, 0, 255, &n) == 0)
+            opt->exitcode = (int)n;
+        else
+            warnf(warn, arg, "LEAKSCOPE_EXITCODE='%s' is not a whole number from 0 to 255; the exit status "
+                  "stays the program's", v);
+    }
+    if ((v = getenv("LEAKSCOPE_SCAN_INTERVAL")) && *v) {
+        char *end;
+        errno = 0;
+        double secs = strtod(v, &end);
+        if (errno || end == v || *end || secs < 0 || secs > 86400 || (secs > 0 && secs < 0.01))
+            warnf(warn, arg, "LEAKSCOPE_SCAN_INTERVAL='%s' is not a number of seconds from 0.01 to 86400 "
+                  "(0 = off); periodic scans are off", v);
+        else
+            opt->scan_interval_ms = (int)(secs * 1000 + 0.5);
+    }
+    if ((v = getenv("LEAKSCOPE_SUPPRESSIONS")) && *v) {
+        if (strlen(v) >= sizeof opt->suppressions)
+            warnf(warn, arg, "LEAKSCOPE_SUPPRESSIONS is too long; no suppressions");
+        else if (access(v, R_OK) != 0)
+            warnf(warn, arg, "LEAKSCOPE_SUPPRESSIONS='%s' cannot be read (%s); no suppressions", v,
+                  strerror(errno));
+        else
+            strcpy(opt->suppressions, v);
     }
     if ((v = getenv("LEAKSCOPE_QUIET")) && *v) {
         int b = parse_bool(v);

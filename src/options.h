@@ -19,6 +19,10 @@ struct leakscope_options {
     char log_path[PATH_MAX];   /* LEAKSCOPE_LOG: summaries go here instead of stderr ("" = stderr) */
     int follow_exec;           /* LEAKSCOPE_FOLLOW_EXEC: keep LD_PRELOAD for exec'd programs */
     int quiet;                 /* LEAKSCOPE_QUIET: no notice on stderr at exit */
+    int leak_check;            /* LEAKSCOPE_LEAK_CHECK: reachability scan with each dump (default 1) */
+    int exitcode;              /* LEAKSCOPE_EXITCODE: exit status when leaks are found, 0 = unchanged */
+    int scan_interval_ms;      /* LEAKSCOPE_SCAN_INTERVAL: periodic scans + dumps, 0 = none */
+    char suppressions[PATH_MAX];   /* LEAKSCOPE_SUPPRESSIONS: a LeakSanitizer-style file, "" = none */
 };
 
 typedef void (*options_warn_fn)(const char *line, void *arg);

@@ -158,38 +158,54 @@ uint64_t regions_bytes(void)
     return total_bytes;
 }
 
+static int ensure(struct region **buf, size_t *cap, size_t want)
+{
+    if (want <= *cap)
+        return 0;
+    struct region *fresh = meta_map((want + 64) * sizeof *fresh);
+    if (!fresh)
+        return -1;
+    meta_unmap(*buf, *cap * sizeof **buf);
+    *buf = fresh;
+    *cap = want + 64;
+    return 0;
+}
+
+size_t regions_copy_locked(struct region **buf, size_t *cap)
+{
+    if (ensure(buf, cap, count) != 0)
+        return 0;
+    if (count)
+        memcpy(*buf, items, count * sizeof *items);
+    return count;
+}
+
 size_t regions_copy(struct region **buf, size_t *cap)
 {
     size_t n;
 
     for (;;) {
         pthread_mutex_lock(&regions_mutex);
-        if (count <= *cap)
+        size_t want = count;
+        if (want <= *cap)
             break;
-        size_t want = count + 64;
         pthread_mutex_unlock(&regions_mutex);
-        struct region *fresh = meta_map(want * sizeof *fresh);
-        if (!fresh)
+        if (ensure(buf, cap, want) != 0)
             return 0;
-        meta_unmap(*buf, *cap * sizeof **buf);
-        *buf = fresh;
-        *cap = want;
     }
-    n = count;
-    if (n)
-        memcpy(*buf, items, n * sizeof *items);
+    n = regions_copy_locked(buf, cap);
     pthread_mutex_unlock(&regions_mutex);
     return n;
 }
 
-void regions_lock_for_fork(void)
+void regions_lock(void)
 {
     pthread_mutex_lock(&regions_mutex);
 }
 
-void regions_unlock_after_fork(int in_child)
+void regions_unlock(int reinitialise)
 {
-    if (in_child)
+    if (reinitialise)
         pthread_mutex_init(&regions_mutex, NULL);
     else
         pthread_mutex_unlock(&regions_mutex);

@@ -30,7 +30,10 @@ uint64_t regions_bytes(void);
 /* Copy all regions into *buf (grown with meta_map); returns how many. */
 size_t regions_copy(struct region **buf, size_t *cap);
 
-void regions_lock_for_fork(void);
-void regions_unlock_after_fork(int in_child);
+/* The same while the caller holds the lock (regions_lock). */
+size_t regions_copy_locked(struct region **buf, size_t *cap);
+
+void regions_lock(void);
+void regions_unlock(int reinitialise);
 
 #endif

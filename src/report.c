@@ -214,7 +214,7 @@ static void text_report(FILE *out, const struct ls_dump *d, struct symbolizer *s
                 text_frame(out, index++, s->pcs[k], &frames[f]);
         }
         if (s->depth == 0)
-            fputs("    (no stack)\n", out);
+            fputs("    (no stack: allocated before leakscope started, by the loader or a library's start-up)\n", out);
     }
     const char **problems;
     int np = symbolizer_problems(sym, &problems);

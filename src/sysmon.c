@@ -18,12 +18,15 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine.h"
 #include "sites.h"
 #include "util.h"
+#include "world.h"
 
 #define SUMMARY_TOP 5
 #define SUMMARY_FRAMES 3
@@ -111,17 +114,72 @@ static void print_top_sites(void)
     }
 }
 
+static void frames_of(const struct site *s, char *out, size_t len)
+{
+    char name[160];
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (int f = 0; s && f < s->depth && f < SUMMARY_FRAMES && used < len; f++) {
+        frame_name(s->pcs[f], name, sizeof name);
+        used += (size_t)snprintf(out + used, len - used, "%s%s", f ? " <- " : "", name);
+    }
+    if (!s || s->depth == 0)
+        snprintf(out, len, "(no stack)");
+}
+
+/* The leak verdict of a scan, in two or three lines. */
+static void print_leaks(const char *when, const struct dump_result *r)
+{
+    const struct leak_totals *l = &r->leaks;
+    char b[5][32], c[5][32], frames[512];
+
+    if (!r->scanned)
+        return;
+    format_count(l->bytes[BLOCK_DIRECT], b[0], sizeof b[0]);
+    format_count(l->blocks[BLOCK_DIRECT], c[0], sizeof c[0]);
+    format_count(l->bytes[BLOCK_INDIRECT], b[1], sizeof b[1]);
+    format_count(l->blocks[BLOCK_INDIRECT], c[1], sizeof c[1]);
+    format_count(l->bytes[BLOCK_POSSIBLY], b[2], sizeof b[2]);
+    format_count(l->blocks[BLOCK_POSSIBLY], c[2], sizeof c[2]);
+    format_count(l->bytes[BLOCK_REACHABLE], b[3], sizeof b[3]);
+    format_count(l->blocks[BLOCK_REACHABLE], c[3], sizeof c[3]);
+    format_count(l->suppressed_bytes, b[4], sizeof b[4]);
+    format_count(l->suppressed_blocks, c[4], sizeof c[4]);
+    sysmon_log("leak check %s: %s bytes in %s blocks directly leaked, %s bytes in %s blocks indirectly "
+               "leaked, %s bytes in %s blocks possibly lost (only interior pointers reach them), %s bytes in "
+               "%s blocks still reachable, %s bytes in %s blocks suppressed", when, b[0], c[0], b[1], c[1],
+               b[2], c[2], b[3], c[3], b[4], c[4]);
+    if (l->top_bytes > 0) {
+        frames_of(site_by_id(l->top_site), frames, sizeof frames);
+        sysmon_log("  largest leak: %s bytes in %s blocks allocated from %s",
+                   format_count(l->top_bytes, b[0], sizeof b[0]), format_count(l->top_blocks, c[0], sizeof c[0]),
+                   frames);
+    }
+    if (r->scan.unresponsive)
+        sysmon_log("  %zu of %zu threads did not stop for the scan (signal %d blocked?); their whole stacks "
+                   "were scanned as roots%s", r->scan.unresponsive, r->scan.threads, r->scan.signal,
+                   r->scan.unresponsive_no_stack ? ", except those whose stack could not be found" : "");
+    sysmon_log("  details: leakscope report --leaks %s", r->path);
+}
+
+static int leaks_found(const struct dump_result *r)
+{
+    return r->scanned && (r->leaks.blocks[BLOCK_DIRECT] + r->leaks.blocks[BLOCK_INDIRECT]) > 0;
+}
+
 static void snapshot(int sig)
 {
-    char path[PATH_MAX + 128], b1[32], b2[32], b3[32], c1[32], c2[32];
+    static struct dump_result r;
+    char b1[32], b2[32], b3[32], c1[32], c2[32];
     struct engine_totals t;
 
-    if (engine_write_dump(DUMP_REASON_SIGNAL, sig, path, sizeof path) != 0) {
-        sysmon_log("snapshot on signal %d not written: %s", sig, path);
+    if (engine_write_dump(DUMP_REASON_SIGNAL, sig, &r) != 0) {
+        sysmon_log("snapshot on signal %d not written: %s", sig, r.path);
         return;
     }
     engine_totals(&t);
-    sysmon_log("snapshot on signal %d -> %s", sig, path);
+    sysmon_log("snapshot on signal %d -> %s", sig, r.path);
     sysmon_log("  heap in use: %s in %s blocks at %u sites (%s in %s blocks allocated so far); "
                "mapped by the program: %s in %llu regions",
                format_bytes(t.inuse_space, b1, sizeof b1), format_count(t.inuse_objects, c1, sizeof c1),
@@ -129,19 +187,57 @@ static void snapshot(int sig)
                format_count(t.alloc_objects, c2, sizeof c2), format_bytes(t.mapped_bytes, b3, sizeof b3),
                (unsigned long long)t.mapped_regions);
     print_top_sites();
+    print_leaks("now", &r);
+}
+
+static void periodic_scan(void)
+{
+    static struct dump_result r;
+    static unsigned count;
+    char b[32], c[32];
+
+    count++;
+    if (engine_write_dump(DUMP_REASON_PERIODIC, 0, &r) != 0) {
+        sysmon_log("periodic dump %u not written: %s", count, r.path);
+        return;
+    }
+    if (r.scanned)
+        sysmon_log("periodic scan %u -> %s: %s bytes in %s blocks leaked (direct and indirect)", count, r.path,
+                   format_count(r.leaks.bytes[BLOCK_DIRECT] + r.leaks.bytes[BLOCK_INDIRECT], b, sizeof b),
+                   format_count(r.leaks.blocks[BLOCK_DIRECT] + r.leaks.blocks[BLOCK_INDIRECT], c, sizeof c));
 }
 
 static void *sysmon_main(void *arg)
 {
     sigset_t all;
+    int interval_ms = engine_options()->scan_interval_ms;
+    struct timespec next;
 
     (void)arg;
     engine_guard = 1;                 /* nothing this thread allocates is the program's */
+    engine_set_service_thread(world_gettid());
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
+    clock_gettime(CLOCK_REALTIME, &next);
     for (;;) {
-        if (sem_wait(&wake) != 0)
+        int rc;
+        if (interval_ms > 0) {
+            next.tv_nsec += (long)(interval_ms % 1000) * 1000000;
+            next.tv_sec += interval_ms / 1000 + next.tv_nsec / 1000000000;
+            next.tv_nsec %= 1000000000;
+            while ((rc = sem_timedwait(&wake, &next)) != 0 && errno == EINTR)
+                ;
+            if (rc != 0) {            /* the interval passed */
+                periodic_scan();
+                struct timespec now;
+                clock_gettime(CLOCK_REALTIME, &now);
+                if (now.tv_sec > next.tv_sec + 1)
+                    next = now;       /* a slow scan: do not try to catch up */
+                continue;
+            }
+        } else if (sem_wait(&wake) != 0) {
             continue;                 /* EINTR */
+        }
         int sig = pending_signal;
         pending_signal = 0;
         if (sig)
@@ -210,17 +306,24 @@ void sysmon_restart_in_child(void)
 
 void sysmon_final_dump(void)
 {
-    char path[PATH_MAX + 128], b[32], c[32];
+    static struct dump_result r;
+    char b[32], c[32];
     struct engine_totals t;
+    const struct leakscope_options *opt = engine_options();
 
-    if (engine_write_dump(DUMP_REASON_EXIT, 0, path, sizeof path) != 0) {
-        sysmon_log("exit dump not written: %s", path);
+    if (engine_write_dump(DUMP_REASON_EXIT, 0, &r) != 0) {
+        sysmon_log("exit dump not written: %s", r.path);
         return;
     }
-    if (engine_options()->quiet)
-        return;
-    engine_totals(&t);
-    sysmon_log("exit dump %s: %s in %s blocks still allocated at %u sites; read it with: leakscope report %s",
-               path, format_bytes(t.inuse_space, b, sizeof b), format_count(t.inuse_objects, c, sizeof c),
-               t.sites, path);
+    if (!opt->quiet) {
+        engine_totals(&t);
+        sysmon_log("exit dump %s: %s in %s blocks still allocated at %u sites", r.path,
+                   format_bytes(t.inuse_space, b, sizeof b), format_count(t.inuse_objects, c, sizeof c), t.sites);
+        print_leaks("at exit", &r);
+    }
+    if (opt->exitcode && leaks_found(&r)) {
+        /* LeakSanitizer's behaviour for test suites: the leak decides the status. */
+        fflush(NULL);
+        _exit(opt->exitcode);
+    }
 }

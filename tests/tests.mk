@@ -1,3 +1,14 @@
+# The shared scenarios (../shared/scenarios, read-only), built with the flags
+# their own Makefile uses, into our build directory.
+SCENARIO_DIR   := $(abspath ../shared/scenarios)
+SCENARIO_NAMES := retained_after_free cleared_table blocked_producer madv_free_arena timer_accumulation \
+                  interior_retention resources_in_loop unstopped_ticker unreachable_cycle plain_leak
+SCENARIOS      := $(if $(wildcard $(SCENARIO_DIR)/plain_leak.c),$(SCENARIO_NAMES:%=$(BUILD)/scenarios/%))
+
+$(BUILD)/scenarios/%: $(SCENARIO_DIR)/%.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -g -O0 -fno-omit-frame-pointer -pthread -Wall -Wextra -o $@ $<
+
 # `make test`: one Criterion binary with every suite, plus the small programs
 # the end-to-end suites run under the preload.
 
@@ -5,7 +16,7 @@ TEST_BIN   := $(BUILD)/tests/leakscope-tests
 TEST_SRCS  := tests/helpers.c tests/test_engine.c tests/test_dump.c tests/test_preload.c \
               tests/test_tool.c tests/test_real.c
 TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
-TEST_CFLAGS := -std=c11 $(WARN) -O1 -g -Isrc -Itests -pthread \
+TEST_CFLAGS := -std=c11 $(WARN) -O1 -g -Isrc -Itests -pthread -DSCENARIO_DIR='"$(SCENARIO_DIR)"' \
                -DLEAKSCOPE_BUILD_DIR='"$(abspath $(BUILD))"'
 PROG_NAMES := widgets heap_calls mappings threads forker snapshot
 PROGS      := $(PROG_NAMES:%=$(BUILD)/tests/progs/%) $(BUILD)/tests/progs/cxx_objects
@@ -32,5 +43,5 @@ $(TEST_BIN): $(TEST_OBJS) $(sort $(ENGINE_OBJS) $(READER_OBJS))
 	$(CC) -o $@ $^ -lcriterion -lunwind -ldw -lelf -lz -lstdc++ -pthread
 
 .PHONY: test
-test: $(TEST_DEPS_STAMP) $(LIB) $(TOOL) $(PROGS) $(TEST_BIN)
+test: $(TEST_DEPS_STAMP) $(LIB) $(TOOL) $(PROGS) $(SCENARIOS) $(TEST_BIN)
 	$(TEST_BIN) $(TEST_ARGS)

@@ -1,0 +1,346 @@
+/*
+ * leakcheck.c - a whole-process reachability scan (see leakcheck.h).
+ *
+ * Order matters: the region and live-table locks are taken *before* the
+ * other threads are stopped, so no stopped thread can be holding one; while
+ * the world stands still this code makes system calls only (no malloc, no
+ * loader lock), since a stopped thread may hold malloc's or the loader's.
+ * The loaded objects' writable segments are listed before stopping.
+ */
+#define _GNU_SOURCE
+#include "leakcheck.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+#include <ucontext.h>
+
+#include "arena.h"
+#include "memmap.h"
+#include "modules.h"
+#include "regions.h"
+#include "sites.h"
+#include "suppress.h"
+#include "world.h"
+
+#define STOP_TIMEOUT_MS 500
+#define RED_ZONE 128
+#define TCB_WINDOW_BELOW (64 * 1024)   /* static TLS sits below the thread pointer */
+#define TCB_WINDOW_ABOVE (4 * 1024)    /* struct pthread above it */
+
+struct range {
+    uintptr_t start, end;
+};
+
+struct segments {
+    struct range *items;
+    size_t count, capacity;
+    uintptr_t skip_start, skip_end;    /* leakscope's own object */
+};
+
+static int64_t now_ns(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int collect_segment(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    struct segments *segs = arg;
+
+    (void)size;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+            continue;
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr, end = start + ph->p_memsz;
+        if (start >= segs->skip_start && end <= segs->skip_end)
+            continue;                  /* leakscope's own data is never a root */
+        if (segs->count == segs->capacity) {
+            size_t cap = segs->capacity ? segs->capacity * 2 : 256;
+            struct range *fresh = meta_map(cap * sizeof *fresh);
+            if (!fresh)
+                return 1;
+            if (segs->items)
+                memcpy(fresh, segs->items, segs->count * sizeof *fresh);
+            meta_unmap(segs->items, segs->capacity * sizeof *segs->items);
+            segs->items = fresh;
+            segs->capacity = cap;
+        }
+        segs->items[segs->count++] = (struct range){ start, end };
+    }
+    return 0;
+}
+
+struct root_ctx {
+    struct scan_heap *heap;
+    uint64_t root_bytes;
+};
+
+static void scan_piece(uintptr_t start, uintptr_t end, void *arg)
+{
+    struct root_ctx *ctx = arg;
+
+    ctx->root_bytes += end - start;
+    scan_root_range(ctx->heap, start, end);
+}
+
+static void root(struct root_ctx *ctx, const struct memory_map *map, uintptr_t start, uintptr_t end)
+{
+    if (start < end)
+        memory_map_readable(map, start, end, scan_piece, ctx);
+}
+
+/* A thread's stack from sp (less the red zone) to the top of its mapping. */
+static void root_stack(struct root_ctx *ctx, const struct memory_map *map, uintptr_t sp, uintptr_t *top)
+{
+    const struct mapping *m = memory_map_find(map, sp);
+
+    *top = 0;
+    if (!m)
+        return;
+    uintptr_t from = sp - RED_ZONE >= m->start ? sp - RED_ZONE : m->start;
+    *top = m->end;
+    root(ctx, map, from, m->end);
+}
+
+/*
+ * Thread-local storage: static TLS lies just below the thread pointer (for
+ * threads other than the main one it is inside the stack mapping, above sp,
+ * and already scanned); dynamically allocated TLS blocks hang off the DTV,
+ * which the TCB references only through an interior pointer (dtv + 1).
+ */
+static void root_tls(struct root_ctx *ctx, const struct memory_map *map, uintptr_t tcb, uintptr_t sp,
+                     uintptr_t stack_top)
+{
+    if (!tcb)
+        return;
+    if (!(tcb >= sp && tcb < stack_top)) {
+        const struct mapping *m = memory_map_find(map, tcb);
+        if (m && !(m->flags & MAPPING_HEAP) && m->end - m->start <= 16u << 20)
+            root(ctx, map, m->start, m->end);
+        else
+            root(ctx, map, tcb - TCB_WINDOW_BELOW, tcb + TCB_WINDOW_ABOVE);
+    }
+    const struct mapping *m = memory_map_find(map, tcb + 8);
+    if (!m || !(m->flags & MAPPING_READ))
+        return;
+    uintptr_t dtv = ((const uintptr_t *)tcb)[1];
+    int interior;
+    long i = scan_find_block(ctx->heap, dtv, &interior);
+    if (i >= 0) {
+        scan_root_block(ctx->heap, (size_t)i);
+        return;
+    }
+    /* The main thread's DTV comes from the loader's start-up allocator: not a tracked block. */
+    m = memory_map_find(map, dtv - 16);
+    if (!m || !(m->flags & MAPPING_READ) || dtv - 16 < m->start)
+        return;
+    size_t entries = ((const size_t *)dtv)[-2];
+    if (entries > 4096)
+        entries = 4096;
+    uintptr_t end = dtv + (entries + 1) * 16;
+    root(ctx, map, dtv - 16, end < m->end ? end : m->end);
+}
+
+static void root_registers(struct root_ctx *ctx, const uintptr_t *regs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        scan_root_word(ctx->heap, regs[i]);
+}
+
+static void tally(struct leak_scan *out)
+{
+    memset(out->bytes, 0, sizeof out->bytes);
+    memset(out->blocks_in, 0, sizeof out->blocks_in);
+    for (size_t i = 0; i < out->count; i++) {
+        out->bytes[out->state[i]] += out->blocks[i].size;
+        out->blocks_in[out->state[i]]++;
+    }
+}
+
+int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, struct leak_scan *out)
+{
+    static struct live_block *blocks;
+    static size_t blocks_cap;
+    static uint8_t *states;
+    static uint32_t *stack;
+    static struct live_block *scratch;
+    static size_t states_cap;
+    static struct page_slot *pages;
+    static size_t pages_cap;
+    static struct region *regions;
+    static size_t regions_cap;
+    static struct memory_map map;
+    struct segments segs = { 0 };
+    struct world world;
+    int64_t started = now_ns(CLOCK_MONOTONIC);
+    uintptr_t self_start = 0, self_end = 0;
+
+    memset(out, 0, sizeof *out);
+    module_range_of((const void *)leakcheck_run, &self_start, &self_end);
+    segs.skip_start = self_start;
+    segs.skip_end = self_end;
+    dl_iterate_phdr(collect_segment, &segs);
+
+    /* The scanner's own registers land in its stack frame, which is scanned from here up. */
+    ucontext_t own;
+    getcontext(&own);
+
+    regions_lock();
+    live_lock_all();
+    out->time_unix_ns = now_ns(CLOCK_REALTIME);
+    int64_t stop_started = now_ns(CLOCK_MONOTONIC);
+    if (world_stop(&world, skip_tid, STOP_TIMEOUT_MS) != 0) {
+        live_unlock_all(0);
+        regions_unlock(0);
+        meta_unmap(segs.items, segs.capacity * sizeof *segs.items);
+        return -1;
+    }
+    out->signal = world.signal;
+
+    memory_map_read(&map);
+    size_t count = live_copy_locked(&blocks, &blocks_cap);
+    size_t nregions = regions_copy_locked(&regions, &regions_cap);
+    if (count > states_cap) {
+        meta_unmap(states, states_cap);
+        meta_unmap(stack, states_cap * sizeof *stack);
+        meta_unmap(scratch, states_cap * sizeof *scratch);
+        states_cap = count + count / 4 + 1024;
+        states = meta_map(states_cap);
+        stack = meta_map(states_cap * sizeof *stack);
+        scratch = meta_map(states_cap * sizeof *scratch);
+    }
+    if (states && stack && scratch)
+        scan_sort_blocks(blocks, scratch, count);
+    size_t page_capacity = scan_page_slots_needed(blocks, count);
+    if (page_capacity > pages_cap) {
+        meta_unmap(pages, pages_cap * sizeof *pages);
+        pages_cap = page_capacity;
+        pages = meta_map(pages_cap * sizeof *pages);
+    }
+    if (states && stack && scratch && pages) {
+        struct scan_heap heap = { .blocks = blocks, .state = states, .count = count, .stack = stack,
+                                  .pages = pages, .page_capacity = page_capacity };
+        struct root_ctx ctx = { .heap = &heap };
+        memset(states, 0, count);
+        memset(pages, 0, page_capacity * sizeof *pages);
+        scan_index_pages(&heap);
+
+        for (size_t i = 0; i < segs.count; i++)
+            root(&ctx, &map, segs.items[i].start, segs.items[i].end);
+        for (size_t i = 0; i < nregions; i++)
+            root(&ctx, &map, regions[i].start, regions[i].start + regions[i].len);
+        for (size_t i = 0; i < world.count; i++) {
+            const struct stopped_thread *t = &world.threads[i];
+            uintptr_t top = 0;
+            if (t->answered)
+                root_registers(&ctx, t->regs, WORLD_REGS);
+            if (t->sp)
+                root_stack(&ctx, &map, t->sp, &top);
+            else
+                out->unresponsive_no_stack++;
+            if (t->answered)
+                root_tls(&ctx, &map, t->tcb, t->sp, top);
+        }
+        if (scanner_is_program_thread) {
+            uintptr_t top;
+            root_stack(&ctx, &map, (uintptr_t)&own, &top);
+            root_tls(&ctx, &map, (uintptr_t)pthread_self(), (uintptr_t)&own, top);
+        }
+        scan_classify(&heap);
+        out->bytes_scanned = heap.bytes_scanned;
+        out->root_bytes = ctx.root_bytes;
+    }
+    world_resume(&world);
+    out->pause_ns = now_ns(CLOCK_MONOTONIC) - stop_started;
+    live_unlock_all(0);
+    regions_unlock(0);
+    meta_unmap(segs.items, segs.capacity * sizeof *segs.items);
+
+    out->blocks = blocks;
+    out->state = states;
+    int complete = states && stack && scratch && pages;
+    out->count = complete ? count : 0;
+    out->threads = world.count;
+    out->unresponsive = world.unresponsive;
+    tally(out);
+    out->total_ns = now_ns(CLOCK_MONOTONIC) - started;
+    return complete ? 0 : -1;
+}
+
+struct loader_range {
+    uintptr_t start, end;
+};
+
+static void find_loader(const struct module_info *mod, void *arg)
+{
+    struct loader_range *r = arg;
+
+    if (mod->is_loader) {
+        r->start = mod->start;
+        r->end = mod->end;
+    }
+}
+
+static int site_suppressed(const struct site *s, const char *const *patterns, int npatterns,
+                           const struct loader_range *loader)
+{
+    if (s->depth > 0 && s->pcs[0] >= loader->start && s->pcs[0] < loader->end)
+        return 1;
+    for (int f = 0; f < s->depth && npatterns > 0; f++) {
+        Dl_info info;
+        if (!dladdr((void *)(s->pcs[f] - 1), &info))
+            continue;
+        for (int p = 0; p < npatterns; p++)
+            if (suppression_matches(patterns[p], info.dli_sname) ||
+                suppression_matches(patterns[p], info.dli_fname))
+                return 1;
+    }
+    return 0;
+}
+
+void leakcheck_totals(const struct leak_scan *scan, const char *const *patterns, int npatterns,
+                      struct leak_totals *out)
+{
+    struct loader_range loader = { 0, 0 };
+    uint32_t nsites = site_count();
+    uint8_t *verdict = meta_map(nsites + 1);              /* 0 unknown, 1 kept, 2 suppressed */
+    uint64_t *leaked = meta_map((nsites + 1) * 2 * sizeof *leaked);
+
+    memset(out, 0, sizeof *out);
+    modules_for_each(find_loader, &loader);
+    for (size_t i = 0; i < scan->count; i++) {
+        const struct live_block *b = &scan->blocks[i];
+        int state = scan->state[i];
+        if (state == BLOCK_POSSIBLY || state == BLOCK_INDIRECT || state == BLOCK_DIRECT) {
+            if (verdict && b->site < nsites && verdict[b->site] == 0) {
+                const struct site *s = site_by_id(b->site);
+                verdict[b->site] = s && site_suppressed(s, patterns, npatterns, &loader) ? 2 : 1;
+            }
+            if (verdict && b->site < nsites && verdict[b->site] == 2) {
+                out->suppressed_bytes += b->size;
+                out->suppressed_blocks++;
+                continue;
+            }
+            if (leaked && b->site < nsites && state != BLOCK_POSSIBLY) {
+                leaked[2 * b->site] += b->size;
+                leaked[2 * b->site + 1]++;
+            }
+        }
+        out->bytes[state] += b->size;
+        out->blocks[state]++;
+    }
+    for (uint32_t id = 0; leaked && id < nsites; id++) {
+        if (leaked[2 * id] > out->top_bytes) {
+            out->top_bytes = leaked[2 * id];
+            out->top_blocks = leaked[2 * id + 1];
+            out->top_site = id;
+        }
+    }
+    meta_unmap(verdict, nsites + 1);
+    meta_unmap(leaked, (nsites + 1) * 2 * sizeof *leaked);
+}

@@ -1,0 +1,76 @@
+/*
+ * scan.h - the conservative reachability scan: which tracked blocks can the
+ * program still reach, and how are the others lost.
+ *
+ * Rules (valgrind memcheck's, so answers can be compared):
+ *  - roots are given as address ranges and register words;
+ *  - a word equal to a block's start reaches it; a word inside a block only
+ *    "possibly" reaches it;
+ *  - reached blocks are scanned in turn (flood fill): start pointers from a
+ *    reachable block make reachable, anything from a possibly-reached block
+ *    makes possibly reached;
+ *  - the rest is leaked: walking the leaked blocks in address order, each one
+ *    not yet claimed leads a clique and everything it reaches is indirect;
+ *    a leader reached from a later clique becomes indirect too.  What leads
+ *    at the end is direct: one block per unreferenced structure or cycle.
+ *
+ * The scan reads memory only; it never allocates through malloc.
+ */
+#ifndef LEAKSCOPE_SCAN_H
+#define LEAKSCOPE_SCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "live.h"
+
+enum block_state {
+    BLOCK_UNSCANNED = 0,
+    BLOCK_REACHABLE = 1,
+    BLOCK_POSSIBLY = 2,
+    BLOCK_INDIRECT = 3,
+    BLOCK_DIRECT = 4,
+};
+#define BLOCK_STATES 5
+
+const char *block_state_name(int state);   /* "reachable", "possibly", ... */
+
+struct page_slot {
+    uint64_t page;               /* address >> 12, plus one (0 = empty) */
+    uint32_t first, count;       /* the blocks overlapping that page */
+};
+
+struct scan_heap {
+    struct live_block *blocks;   /* sorted by address (scan_sort_blocks) */
+    struct page_slot *pages;     /* page index (scan_index_pages), capacity a power of two */
+    size_t page_capacity;
+    uint8_t *state;              /* one per block */
+    size_t count;
+    uint32_t *stack;             /* mark stack, capacity count */
+    size_t stack_top;
+    size_t leader;               /* the clique being flooded */
+    uint64_t bytes_scanned;      /* roots and blocks read */
+};
+
+/* Sort by address; scratch must hold count blocks. */
+void scan_sort_blocks(struct live_block *blocks, struct live_block *scratch, size_t count);
+
+/* Slots the page index needs for these (sorted) blocks, to size h->pages. */
+size_t scan_page_slots_needed(const struct live_block *blocks, size_t count);
+/* Build the page index into h->pages (h->page_capacity slots, a power of two, zeroed). */
+void scan_index_pages(struct scan_heap *h);
+
+/* Index of the block containing addr, or -1; *interior says whether addr is past its start. */
+long scan_find_block(const struct scan_heap *h, uintptr_t addr, int *interior);
+
+/* Treat [start, end) as a root: every aligned word in it. */
+void scan_root_range(struct scan_heap *h, uintptr_t start, uintptr_t end);
+/* Treat one word (a register) as a root. */
+void scan_root_word(struct scan_heap *h, uintptr_t word);
+/* The contents of block i as a root, without changing its own state (TLS blocks). */
+void scan_root_block(struct scan_heap *h, size_t i);
+
+/* After all roots: finish marking and classify every block. */
+void scan_classify(struct scan_heap *h);
+
+#endif
