@@ -14,7 +14,7 @@ ENGINE_SRCS := src/arena.c src/sites.c src/live.c src/regions.c src/modules.c sr
                src/engine.c src/dump_write.c src/sysmon.c src/util.c \
                src/memmap.c src/world.c src/scan.c src/leakcheck.c src/suppress.c
 # Reader side: linked into the tool (and the tests).
-READER_SRCS := src/dump_read.c src/symbolize.c src/report.c src/util.c src/options.c src/suppress.c
+READER_SRCS := src/dump_read.c src/symbolize.c src/report.c src/leaks.c src/util.c src/options.c src/suppress.c
 TOOL_SRCS   := tools/leakscope.c tools/cmd_run.c tools/cmd_report.c
 
 ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)

@@ -162,7 +162,7 @@ static void tally(struct leak_scan *out)
     }
 }
 
-int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, struct leak_scan *out)
+int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, int stop_method, struct leak_scan *out)
 {
     static struct live_block *blocks;
     static size_t blocks_cap;
@@ -194,13 +194,14 @@ int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, struct leak_sca
     live_lock_all();
     out->time_unix_ns = now_ns(CLOCK_REALTIME);
     int64_t stop_started = now_ns(CLOCK_MONOTONIC);
-    if (world_stop(&world, skip_tid, STOP_TIMEOUT_MS) != 0) {
+    if (world_stop(&world, skip_tid, STOP_TIMEOUT_MS, stop_method) != 0) {
         live_unlock_all(0);
         regions_unlock(0);
         meta_unmap(segs.items, segs.capacity * sizeof *segs.items);
         return -1;
     }
     out->signal = world.signal;
+    out->stop_method = world.method;
 
     memory_map_read(&map);
     size_t count = live_copy_locked(&blocks, &blocks_cap);

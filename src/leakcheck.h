@@ -27,6 +27,7 @@ struct leak_scan {
     size_t unresponsive;       /* of those, how many never answered */
     size_t unresponsive_no_stack;   /* ...and whose stack could not be found at all */
     int signal;
+    const char *stop_method;   /* "ptrace" or "signal" */
 };
 
 /*
@@ -36,7 +37,7 @@ struct leak_scan {
  * Returns 0, or -1 when the world could not be stopped (*out then empty).
  * The result stays valid until the next scan.
  */
-int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, struct leak_scan *out);
+int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, int stop_method, struct leak_scan *out);
 
 /* What the process says about a scan: leaks after suppressions, and the largest one. */
 struct leak_totals {

@@ -181,6 +181,16 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
         else
             strcpy(opt->suppressions, v);
     }
+    if ((v = getenv("LEAKSCOPE_STOP")) && *v) {
+        if (strcmp(v, "auto") == 0)
+            opt->stop_method = STOP_AUTO;
+        else if (strcmp(v, "ptrace") == 0)
+            opt->stop_method = STOP_PTRACE;
+        else if (strcmp(v, "signal") == 0)
+            opt->stop_method = STOP_SIGNAL;
+        else
+            warnf(warn, arg, "LEAKSCOPE_STOP='%s' is not auto, ptrace or signal; using auto", v);
+    }
     if ((v = getenv("LEAKSCOPE_QUIET")) && *v) {
         int b = parse_bool(v);
         if (b >= 0)

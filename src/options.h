@@ -12,6 +12,8 @@
 
 #define OPTIONS_DEFAULT_DEPTH 64
 
+enum { STOP_AUTO = 0, STOP_PTRACE = 1, STOP_SIGNAL = 2 };
+
 struct leakscope_options {
     char out_dir[PATH_MAX];    /* LEAKSCOPE_OUT: where dumps go */
     int depth;                 /* LEAKSCOPE_DEPTH: frames per stack, 1..256 */
@@ -23,6 +25,7 @@ struct leakscope_options {
     int exitcode;              /* LEAKSCOPE_EXITCODE: exit status when leaks are found, 0 = unchanged */
     int scan_interval_ms;      /* LEAKSCOPE_SCAN_INTERVAL: periodic scans + dumps, 0 = none */
     char suppressions[PATH_MAX];   /* LEAKSCOPE_SUPPRESSIONS: a LeakSanitizer-style file, "" = none */
+    int stop_method;           /* LEAKSCOPE_STOP: STOP_AUTO, STOP_PTRACE or STOP_SIGNAL */
 };
 
 typedef void (*options_warn_fn)(const char *line, void *arg);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "leaks.h"
 #include "util.h"
 
 static const char *sample_names[] = { "inuse_space", "inuse_objects", "alloc_space", "alloc_objects" };
@@ -148,6 +149,91 @@ static void text_frame(FILE *out, int index, uint64_t pc, const struct sym_frame
     fputc('\n', out);
 }
 
+static void text_stack(FILE *out, const struct ls_site *s, struct symbolizer *sym)
+{
+    int index = 0;
+
+    for (int k = 0; k < s->depth; k++) {
+        const struct sym_frame *frames;
+        int n = symbolizer_lookup(sym, s->pcs[k], &frames);
+        for (int f = 0; f < n; f++)
+            text_frame(out, index++, s->pcs[k], &frames[f]);
+    }
+    if (s->depth == 0)
+        fputs("    (no stack: allocated before leakscope started, by the loader or a library's start-up)\n", out);
+}
+
+static const char *plural(uint64_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
+/* One line per kind, shared by the report's leak section and the --leaks SUMMARY. */
+static void text_leak_counts(FILE *out, const struct leak_report *lr)
+{
+    const struct { const char *name; const struct leak_count *c; } kinds[] = {
+        { "directly leaked", &lr->direct }, { "indirectly leaked", &lr->indirect },
+        { "possibly lost (only interior pointers reach them)", &lr->possibly },
+        { "still reachable", &lr->reachable }, { "suppressed", &lr->suppressed },
+    };
+    char b[32], c[32];
+
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        fprintf(out, "  %-52s %s bytes in %s %s\n", kinds[i].name, format_count(kinds[i].c->bytes, b, sizeof b),
+                format_count(kinds[i].c->blocks, c, sizeof c), plural(kinds[i].c->blocks, "block", "blocks"));
+}
+
+static void text_scan_line(FILE *out, const struct ls_dump *d)
+{
+    char b[32];
+    double pause_ms = (double)dump_scan_value(d, "pause_ns", 0) / 1e6;
+    int64_t unresponsive = dump_scan_value(d, "unresponsive_threads", 0);
+
+    fprintf(out, "reachability scan: %s scanned, program stopped for %.1f ms, %lld other thread%s",
+            format_bytes((uint64_t)dump_scan_value(d, "bytes_scanned", 0), b, sizeof b), pause_ms,
+            (long long)dump_scan_value(d, "threads", 0), dump_scan_value(d, "threads", 0) == 1 ? "" : "s");
+    if (unresponsive)
+        fprintf(out, " (%lld did not stop: signal blocked? their stacks were scanned whole)", (long long)unresponsive);
+    fputc('\n', out);
+}
+
+/* The LeakSanitizer-style listing. */
+static void text_leaks(FILE *out, const struct ls_dump *d, struct symbolizer *sym, const struct report_options *opt,
+                       const struct leak_report *lr)
+{
+    static const char *headline[] = { [LS_DIRECT] = "Direct leak", [LS_INDIRECT] = "Indirect leak",
+                                      [LS_POSSIBLY] = "Possible leak" };
+    size_t shown = opt->top > 0 && (size_t)opt->top < lr->nkept ? (size_t)opt->top : lr->nkept;
+    char b[32];
+
+    fprintf(out, "leakscope leak report: %s\nprogram: %s (pid %s), dump written at %s\n", d->path,
+            dump_meta(d, "exe") ? dump_meta(d, "exe") : "?", dump_meta(d, "pid") ? dump_meta(d, "pid") : "?",
+            dump_meta(d, "reason") ? dump_meta(d, "reason") : "?");
+    text_scan_line(out, d);
+    for (size_t i = 0; i < shown; i++) {
+        const struct leak_record *r = &lr->records[i];
+        fprintf(out, "\n%s of %llu byte(s) in %llu object(s) allocated from:\n", headline[r->kind],
+                (unsigned long long)r->bytes, (unsigned long long)r->blocks);
+        text_stack(out, dump_site(d, r->site), sym);
+    }
+    if (shown < lr->nkept)
+        fprintf(out, "\n(%zu more leak records; --top 0 lists them all)\n", lr->nkept - shown);
+    if (lr->nrecords > lr->nkept) {
+        fprintf(out, "\nSuppressed:\n");
+        for (size_t i = lr->nkept; i < lr->nrecords; i++) {
+            const struct leak_record *r = &lr->records[i];
+            fprintf(out, "  %s bytes in %llu %s leak record(s), by %s%s%s\n", format_count(r->bytes, b, sizeof b),
+                    (unsigned long long)r->blocks, leak_kind_name(r->kind),
+                    strcmp(r->suppressed_by, "dynamic loader") == 0 ? "" : "leak:",
+                    r->suppressed_by, strcmp(r->suppressed_by, "dynamic loader") == 0 ? " (its own bookkeeping)" : "");
+        }
+    }
+    fprintf(out, "\nSUMMARY: leakscope: %llu byte(s) leaked in %llu allocation(s).\n",
+            (unsigned long long)(lr->direct.bytes + lr->indirect.bytes),
+            (unsigned long long)(lr->direct.blocks + lr->indirect.blocks));
+    text_leak_counts(out, lr);
+}
+
 static void text_report(FILE *out, const struct ls_dump *d, struct symbolizer *sym,
                         const struct report_options *opt)
 {
@@ -191,6 +277,16 @@ static void text_report(FILE *out, const struct ls_dump *d, struct symbolizer *s
                 format_bytes((uint64_t)dump_stat(d, "rss_bytes", 0), b1, sizeof b1),
                 format_bytes((uint64_t)dump_stat(d, "mallinfo_fordblks", 0), b2, sizeof b2));
 
+    struct leak_report lr;
+    if (leaks_analyse(d, sym, opt->patterns, opt->npatterns, &lr) == 0) {
+        fputc('\n', out);
+        text_scan_line(out, d);
+        text_leak_counts(out, &lr);
+        if (lr.nkept)
+            fprintf(out, "  the leaked blocks' stacks: leakscope report --leaks %s\n", d->path);
+        leaks_free(&lr);
+    }
+
     size_t shown = opt->top > 0 && (size_t)opt->top < nranked ? (size_t)opt->top : nranked;
     fprintf(out, "\nTop %zu sites by %s (%zu of %zu sites have any):\n", shown, sample_type_name(opt->sort),
             nranked, d->nsites);
@@ -206,15 +302,7 @@ static void text_report(FILE *out, const struct ls_dump *d, struct symbolizer *s
                 sample_type_name(opt->sort), format_bytes(s->alloc_space, b2, sizeof b2),
                 format_count(s->alloc_objects, c2, sizeof c2),
                 format_bytes((uint64_t)s->peak_inuse_space, when, sizeof when));
-        int index = 0;
-        for (int k = 0; k < s->depth; k++) {
-            const struct sym_frame *frames;
-            int n = symbolizer_lookup(sym, s->pcs[k], &frames);
-            for (int f = 0; f < n; f++)
-                text_frame(out, index++, s->pcs[k], &frames[f]);
-        }
-        if (s->depth == 0)
-            fputs("    (no stack: allocated before leakscope started, by the loader or a library's start-up)\n", out);
+        text_stack(out, s, sym);
     }
     const char **problems;
     int np = symbolizer_problems(sym, &problems);
@@ -246,6 +334,77 @@ static void json_stack(FILE *out, const struct ls_site *s, struct symbolizer *sy
         }
     }
     fputs("]", out);
+}
+
+static void json_count(FILE *out, const char *name, const struct leak_count *c, int last)
+{
+    fprintf(out, "\"%s\": {\"bytes\": %" PRIu64 ", \"blocks\": %" PRIu64 "}%s", name, c->bytes, c->blocks,
+            last ? "" : ", ");
+}
+
+static void json_leak_counts(FILE *out, const struct leak_report *lr)
+{
+    fputs("{", out);
+    json_count(out, "direct", &lr->direct, 0);
+    json_count(out, "indirect", &lr->indirect, 0);
+    json_count(out, "possibly", &lr->possibly, 0);
+    json_count(out, "reachable", &lr->reachable, 0);
+    json_count(out, "suppressed", &lr->suppressed, 1);
+    fputs("}", out);
+}
+
+static void json_scan(FILE *out, const struct ls_dump *d)
+{
+    fputs("{", out);
+    for (size_t i = 0; i < d->nscan; i++) {
+        fputs(i ? ", " : "", out);
+        json_string(out, d->scan[i].key);
+        fprintf(out, ": %" PRId64, dump_scan_value(d, d->scan[i].key, 0));
+    }
+    fputs("}", out);
+}
+
+static void json_records(FILE *out, const struct ls_dump *d, struct symbolizer *sym, const struct leak_report *lr,
+                         size_t from, size_t to)
+{
+    fputs("[", out);
+    for (size_t i = from; i < to; i++) {
+        const struct leak_record *r = &lr->records[i];
+        fprintf(out, "%s\n  {\"kind\": \"%s\", \"bytes\": %" PRIu64 ", \"blocks\": %" PRIu64 ", \"site\": %u, ",
+                i > from ? "," : "", leak_kind_name(r->kind), r->bytes, r->blocks, r->site);
+        if (r->suppressed_by) {
+            fputs("\"suppressed_by\": ", out);
+            json_string(out, r->suppressed_by);
+            fputs(", ", out);
+        }
+        fputs("\"stack\": ", out);
+        json_stack(out, dump_site(d, r->site), sym);
+        fputs("}", out);
+    }
+    fputs("]", out);
+}
+
+static void json_leaks(FILE *out, const struct ls_dump *d, struct symbolizer *sym, const struct report_options *opt,
+                       const struct leak_report *lr)
+{
+    size_t shown = opt->top > 0 && (size_t)opt->top < lr->nkept ? (size_t)opt->top : lr->nkept;
+
+    fputs("{\"dump\": {\"path\": ", out);
+    json_string(out, d->path);
+    fputs(", \"pid\": ", out);
+    fprintf(out, "%lld, \"exe\": ", dump_meta(d, "pid") ? strtoll(dump_meta(d, "pid"), NULL, 10) : 0LL);
+    json_string(out, dump_meta(d, "exe"));
+    fputs(", \"reason\": ", out);
+    json_string(out, dump_meta(d, "reason"));
+    fputs("},\n \"leaks\": ", out);
+    json_leak_counts(out, lr);
+    fputs(",\n \"scan\": ", out);
+    json_scan(out, d);
+    fputs(",\n \"records\": ", out);
+    json_records(out, d, sym, lr, 0, shown);
+    fputs(",\n \"suppressed_records\": ", out);
+    json_records(out, d, sym, lr, lr->nkept, lr->nrecords);
+    fputs("}\n", out);
 }
 
 static void json_report(FILE *out, const struct ls_dump *d, struct symbolizer *sym,
@@ -282,7 +441,17 @@ static void json_report(FILE *out, const struct ls_dump *d, struct symbolizer *s
         json_string(out, d->stats[i].key);
         fprintf(out, ": %" PRId64, dump_stat(d, d->stats[i].key, 0));
     }
-    fputs("},\n \"sort\": ", out);
+    fputs("},\n \"leaks\": ", out);
+    struct leak_report lr;
+    if (leaks_analyse(d, sym, opt->patterns, opt->npatterns, &lr) == 0) {
+        json_leak_counts(out, &lr);
+        fputs(",\n \"scan\": ", out);
+        json_scan(out, d);
+        leaks_free(&lr);
+    } else {
+        fputs("null,\n \"scan\": null", out);
+    }
+    fputs(",\n \"sort\": ", out);
     json_string(out, sample_type_name(opt->sort));
     fputs(",\n \"sites\": [", out);
     size_t shown = opt->top > 0 && (size_t)opt->top < nranked ? (size_t)opt->top : nranked;
@@ -307,11 +476,23 @@ static void json_report(FILE *out, const struct ls_dump *d, struct symbolizer *s
     free(ranked);
 }
 
-void report_write(FILE *out, const struct ls_dump *d, struct symbolizer *sym,
-                  const struct report_options *opt)
+int report_write(FILE *out, const struct ls_dump *d, struct symbolizer *sym,
+                 const struct report_options *opt)
 {
+    if (opt->leaks) {
+        struct leak_report lr;
+        if (leaks_analyse(d, sym, opt->patterns, opt->npatterns, &lr) != 0)
+            return -1;
+        if (opt->format == FORMAT_JSON)
+            json_leaks(out, d, sym, opt, &lr);
+        else
+            text_leaks(out, d, sym, opt, &lr);
+        leaks_free(&lr);
+        return 0;
+    }
     if (opt->format == FORMAT_JSON)
         json_report(out, d, sym, opt);
     else
         text_report(out, d, sym, opt);
+    return 0;
 }

@@ -15,9 +15,13 @@ enum sample_type { SAMPLE_INUSE_SPACE, SAMPLE_INUSE_OBJECTS, SAMPLE_ALLOC_SPACE,
 enum output_format { FORMAT_TEXT, FORMAT_JSON };
 
 struct report_options {
-    int top;                   /* sites to list; 0 = all */
+    int top;                   /* sites (or leak records) to list; 0 = all */
     enum sample_type sort;
     enum output_format format;
+    int leaks;                 /* the LeakSanitizer-style leak listing instead of the site listing */
+    const char *const *patterns;   /* suppressions (the dump's own and the user's) */
+    int npatterns;
+    const char *suppressions_file; /* --suppressions: read by the command, added to patterns */
 };
 
 /* "inuse_space" -> SAMPLE_INUSE_SPACE; -1 if unknown. */
@@ -25,8 +29,9 @@ int sample_type_parse(const char *name);
 const char *sample_type_name(enum sample_type t);
 int64_t site_sample(const struct ls_site *s, enum sample_type t);
 
-void report_write(FILE *out, const struct ls_dump *d, struct symbolizer *sym,
-                  const struct report_options *opt);
+/* 0, or -1 when --leaks was asked of a dump without a reachability scan. */
+int report_write(FILE *out, const struct ls_dump *d, struct symbolizer *sym,
+                 const struct report_options *opt);
 
 /* JSON string literal with escapes. */
 void json_string(FILE *out, const char *s);

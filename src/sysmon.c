@@ -32,6 +32,7 @@
 #define SUMMARY_FRAMES 3
 
 static sem_t wake;
+static sem_t started;          /* posted once the thread has said who it is */
 static volatile sig_atomic_t pending_signal;
 static int thread_started;
 
@@ -157,9 +158,10 @@ static void print_leaks(const char *when, const struct dump_result *r)
                    frames);
     }
     if (r->scan.unresponsive)
-        sysmon_log("  %zu of %zu threads did not stop for the scan (signal %d blocked?); their whole stacks "
-                   "were scanned as roots%s", r->scan.unresponsive, r->scan.threads, r->scan.signal,
-                   r->scan.unresponsive_no_stack ? ", except those whose stack could not be found" : "");
+        sysmon_log("  %zu of %zu threads did not stop for the scan (signal %d blocked?): their stacks were "
+                   "scanned from where they wait in the kernel, their registers could not be%s",
+                   r->scan.unresponsive, r->scan.threads, r->scan.signal,
+                   r->scan.unresponsive_no_stack ? "; some were running and could not be scanned at all" : "");
     sysmon_log("  details: leakscope report --leaks %s", r->path);
 }
 
@@ -216,6 +218,7 @@ static void *sysmon_main(void *arg)
     (void)arg;
     engine_guard = 1;                 /* nothing this thread allocates is the program's */
     engine_set_service_thread(world_gettid());
+    sem_post(&started);
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     clock_gettime(CLOCK_REALTIME, &next);
@@ -272,6 +275,9 @@ static int start_thread(void)
     pthread_attr_destroy(&attr);
     if (rc != 0)
         return -rc;
+    /* Wait until its tid is known: a scan must never try to stop leakscope's own thread. */
+    while (sem_wait(&started) != 0)
+        ;
     pthread_setname_np(tid, "leakscope");
     thread_started = 1;
     return 0;
@@ -282,6 +288,7 @@ int sysmon_start(void)
     int sig = engine_options()->signal;
 
     sem_init(&wake, 0, 0);
+    sem_init(&started, 0, 0);
     if (sig > 0) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);

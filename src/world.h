@@ -2,12 +2,17 @@
  * world.h - stopping every other thread of the process with its registers
  * captured, for the reachability scan, and letting them go again.
  *
- * A real-time signal is sent to each thread (tgkill); its handler records
- * the interrupted stack pointer, general registers and thread pointer, then
- * parks on a futex until world_resume.  Interrupted system calls restart
- * (SA_RESTART) or return EINTR exactly as they would for any signal handler.
- * Threads that do not answer within the timeout (the signal blocked, say) are
- * reported as unresponsive, with their stack pointer read from
+ * First choice, as LeakSanitizer does: a tracer task that shares our memory
+ * (clone CLONE_VM) seizes each thread with ptrace, interrupts it and reads
+ * its registers.  A ptrace stop is invisible to the program: a thread in
+ * nanosleep, poll or read carries on as if nothing happened.
+ *
+ * Fallback, when ptrace is refused (a debugger already traces the program,
+ * or a seccomp policy forbids it): a real-time signal whose handler records
+ * the registers and parks on a futex.  Interrupted system calls then restart
+ * (SA_RESTART) or return EINTR as for any signal handler; sleeps may end
+ * early.  Threads that do not answer within the timeout (the signal
+ * blocked) are reported as unresponsive, with their stack pointer read from
  * /proc/self/task/TID/syscall when they sit in a system call.
  */
 #ifndef LEAKSCOPE_WORLD_H
@@ -17,7 +22,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define WORLD_REGS 23              /* the general registers of x86-64's mcontext (NGREG) */
+#define WORLD_REGS 27              /* x86-64 general registers (struct user_regs_struct) */
 
 struct stopped_thread {
     pid_t tid;
@@ -31,7 +36,8 @@ struct world {
     struct stopped_thread *threads;
     size_t count;
     size_t unresponsive;
-    int signal;                /* the signal used */
+    int signal;                /* the signal used (0 with ptrace) */
+    const char *method;        /* "ptrace" or "signal" */
 };
 
 /*
@@ -40,7 +46,7 @@ struct world {
  * than ones it is willing to wait on.  Returns 0, or -1 if no signal could be
  * installed (nothing is stopped then).
  */
-int world_stop(struct world *w, pid_t also_skip, int timeout_ms);
+int world_stop(struct world *w, pid_t also_skip, int timeout_ms, int method);   /* method: STOP_* (options.h) */
 void world_resume(struct world *w);
 
 pid_t world_gettid(void);

@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "dump_read.h"
+#include "suppress.h"
 #include "symbolize.h"
 
 static const char help_text[] =
@@ -21,6 +22,10 @@ static const char help_text[] =
     "  --top N          how many sites to list (default 10; 0 lists all)\n"
     "  --sort TYPE      inuse_space (default), inuse_objects, alloc_space or alloc_objects\n"
     "  --format FORMAT  text (default) or json\n"
+    "  --leaks          LeakSanitizer-style listing of the leaked blocks, grouped by allocation\n"
+    "                   stack, largest first (needs a dump with a reachability scan)\n"
+    "  --suppressions FILE  leak:PATTERN lines, as LeakSanitizer's; added to those the\n"
+    "                   program ran with (LEAKSCOPE_SUPPRESSIONS, kept in the dump)\n"
     "  --help           this text\n";
 
 int parse_report_option(const char *cmd, const char *name, const char *value, struct report_options *opt)
@@ -47,31 +52,91 @@ int parse_report_option(const char *cmd, const char *name, const char *value, st
             opt->format = FORMAT_JSON;
         else
             return usage_error(cmd, "--format '%s' is not text or json", value);
+    } else if (strcmp(name, "--suppressions") == 0) {
+        opt->suppressions_file = value;
     } else {
         return usage_error(cmd, "unknown option '%s'", name);
     }
     return 0;
 }
 
-int print_report(const char *path, const struct report_options *opt, FILE *out)
-{
-    struct ls_dump *d;
-    char err[512];
+#define MAX_PATTERNS 4096
 
+static char *read_text_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    size_t len = 0;
+
+    if (!f)
+        return NULL;
+    FILE *mem = open_memstream(&buf, &len);
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        fwrite(chunk, 1, n, mem);
+    fclose(f);
+    fclose(mem);
+    return buf;
+}
+
+struct file_problem {
+    const char *path;
+    int count;
+};
+
+static void report_file_problem(const char *line, void *arg)
+{
+    struct file_problem *p = arg;
+    if (p->count++ == 0)
+        fprintf(stderr, "leakscope: %s: %s\n", p->path, line);
+}
+
+int print_report(const char *path, const struct report_options *given, FILE *out)
+{
+    struct report_options opt = *given;
+    struct ls_dump *d;
+    char err[512], *own = NULL, *user = NULL;
+    const char *patterns[MAX_PATTERNS];
+    int n = 0, rc = 0;
+
+    if (opt.suppressions_file) {
+        struct file_problem problem = { opt.suppressions_file, 0 };
+        user = read_text_file(opt.suppressions_file);
+        if (!user) {
+            fprintf(stderr, "leakscope: %s: cannot read the suppressions: %s\n", opt.suppressions_file,
+                    strerror(errno));
+            return 2;
+        }
+        n = suppressions_parse(user, patterns, MAX_PATTERNS, report_file_problem, &problem);
+        if (problem.count) {
+            free(user);
+            return 2;
+        }
+    }
     if (dump_read(path, &d, err, sizeof err) != 0) {
         fprintf(stderr, "leakscope: %s\n", err);
+        free(user);
         return 2;
     }
+    if (d->suppressions && (own = strdup(d->suppressions)))
+        n += suppressions_parse(own, patterns + n, MAX_PATTERNS - n, NULL, NULL);
+    opt.patterns = patterns;
+    opt.npatterns = n;
     struct symbolizer *sym = symbolizer_open(d);
     if (!sym) {
         fprintf(stderr, "leakscope: %s: cannot start the symbolizer (out of memory)\n", path);
-        dump_free(d);
-        return 2;
+        rc = 2;
+    } else if (report_write(out, d, sym, &opt) != 0) {
+        fprintf(stderr, "leakscope: %s: has no reachability scan (the program ran with LEAKSCOPE_LEAK_CHECK=0); "
+                "--leaks needs one\n", path);
+        rc = 2;
     }
-    report_write(out, d, sym, opt);
     symbolizer_close(sym);
     dump_free(d);
-    return 0;
+    free(own);
+    free(user);
+    return rc;
 }
 
 int cmd_report(int argc, char **argv)
@@ -84,6 +149,10 @@ int cmd_report(int argc, char **argv)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(help_text, stdout);
             return 0;
+        }
+        if (strcmp(a, "--leaks") == 0) {
+            opt.leaks = 1;
+            continue;
         }
         if (strncmp(a, "--", 2) == 0 && a[2]) {
             char name[64];

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "dump_read.h"
 #include "options.h"
 
 static const char help_text[] =
@@ -32,12 +33,27 @@ static const char help_text[] =
     "  --log FILE        in-process summaries go to FILE instead of stderr\n"
     "  --no-follow-exec  do not trace programs that CMD execs\n"
     "  --no-report       print no report at the end (the dumps are still written)\n"
-    "  --top N, --sort TYPE, --format text|json   as for `leakscope report`\n"
+    "  --top N, --sort TYPE, --format text|json, --suppressions FILE   as for `leakscope report`\n"
     "  --help            this text\n"
     "\n"
     "The library is found next to this program, in ../lib/leakscope/, or at $LEAKSCOPE_LIB.\n";
 
 static pid_t child_pid;
+
+/* Whether a dump's scan found direct or indirect leaks (before suppressions). */
+static int dump_has_leaks(const char *path)
+{
+    struct ls_dump *d;
+    char err[512];
+    int found = 0;
+
+    if (dump_read(path, &d, err, sizeof err) != 0)
+        return 0;
+    for (size_t i = 0; i < d->nblocks && !found; i++)
+        found = d->blocks[i].state == LS_DIRECT || d->blocks[i].state == LS_INDIRECT;
+    dump_free(d);
+    return found;
+}
 
 static void forward_signal(int sig)
 {
@@ -149,7 +165,8 @@ int cmd_run(int argc, char **argv)
             } else {
                 setenv("LEAKSCOPE_LOG", v, 1);
             }
-        } else if (strcmp(a, "--top") == 0 || strcmp(a, "--sort") == 0 || strcmp(a, "--format") == 0) {
+        } else if (strcmp(a, "--top") == 0 || strcmp(a, "--sort") == 0 || strcmp(a, "--format") == 0 ||
+                   strcmp(a, "--suppressions") == 0) {
             if (parse_report_option("run", a, v, &opt) != 0)
                 return 2;
             i++;
@@ -215,6 +232,12 @@ int cmd_run(int argc, char **argv)
     } else {
         fputc('\n', stderr);
         print_report(dump, &opt, stderr);
+        if (opt.format == FORMAT_TEXT && dump_has_leaks(dump)) {
+            struct report_options leaks = opt;
+            leaks.leaks = 1;
+            fputc('\n', stderr);
+            print_report(dump, &leaks, stderr);
+        }
     }
     if (others)
         fprintf(stderr, "\nleakscope run: %d more dump%s from processes it started are in %s\n", others,
