@@ -51,6 +51,7 @@ $(TOOL): $(TOOL_OBJS) $(READER_OBJS)
 
 include tests/tests.mk
 include demo/demo.mk
+include bench/bench.mk
 
 # leakscope finds the library in ../lib/leakscope/ relative to its own binary.
 install: $(LIB) $(TOOL)

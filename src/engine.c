@@ -426,8 +426,8 @@ static void build_scan_text(struct text *t, const struct leak_scan *scan)
              (long long)scan->time_unix_ns, (long long)scan->pause_ns, (long long)scan->total_ns,
              (unsigned long long)scan->bytes_scanned, (unsigned long long)scan->root_bytes);
     text_add(t, "threads=%zu\nunresponsive_threads=%zu\nunresponsive_without_stack=%zu\nstop_signal=%d\n"
-             "stop_method=%s\n", scan->threads, scan->unresponsive, scan->unresponsive_no_stack, scan->signal,
-             scan->stop_method ? scan->stop_method : "none");
+             "stop_method=%s\nin_copy=%d\n", scan->threads, scan->unresponsive, scan->unresponsive_no_stack,
+             scan->signal, scan->stop_method ? scan->stop_method : "none", scan->in_copy);
     for (int k = BLOCK_REACHABLE; k < BLOCK_STATES; k++)
         text_add(t, "%s_bytes=%llu\n%s_blocks=%llu\n", block_state_name(k),
                  (unsigned long long)scan->bytes[k], block_state_name(k),
@@ -486,7 +486,8 @@ int engine_write_dump(enum dump_reason reason, int signal, struct dump_result *o
     pthread_mutex_lock(&dump_mutex);
     memset(out, 0, sizeof *out);
     if (options.leak_check &&
-        leakcheck_run(reason == DUMP_REASON_EXIT, service_tid, options.stop_method, &out->scan) == 0) {
+        leakcheck_run(reason == DUMP_REASON_EXIT, service_tid, options.stop_method,
+                      options.fork_scan && reason != DUMP_REASON_EXIT, &out->scan) == 0) {
         out->scanned = 1;
         build_scan_text(&scan_text, &out->scan);
         leakcheck_totals(&out->scan, suppression_patterns, suppression_count, &out->leaks);

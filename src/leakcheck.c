@@ -11,11 +11,15 @@
 #include "leakcheck.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "memmap.h"
@@ -162,19 +166,160 @@ static void tally(struct leak_scan *out)
     }
 }
 
-int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, int stop_method, struct leak_scan *out)
+/* Buffers reused from scan to scan, in leakscope's own memory. */
+static struct {
+    struct live_block *blocks, *scratch;
+    size_t blocks_cap, states_cap, pages_cap, regions_cap;
+    uint8_t *states;
+    uint32_t *stack;
+    struct page_slot *pages;
+    struct region *regions;
+    struct memory_map map;
+} buf;
+
+struct frozen {
+    const struct segments *segs;
+    const struct world *world;
+    int scanner_is_program_thread;
+    uintptr_t own_sp, own_tcb;
+};
+
+/*
+ * Snapshot, index and classify, while nothing else runs: either the world is
+ * stopped, or this is the fork()ed copy.  System calls only.  Returns 0 and
+ * fills out's blocks, states and byte counts; -1 when out of memory.
+ */
+static int scan_frozen(const struct frozen *f, struct leak_scan *out)
 {
-    static struct live_block *blocks;
-    static size_t blocks_cap;
-    static uint8_t *states;
-    static uint32_t *stack;
-    static struct live_block *scratch;
-    static size_t states_cap;
-    static struct page_slot *pages;
-    static size_t pages_cap;
-    static struct region *regions;
-    static size_t regions_cap;
-    static struct memory_map map;
+    memory_map_read(&buf.map);
+    size_t count = live_copy_locked(&buf.blocks, &buf.blocks_cap);
+    size_t nregions = regions_copy_locked(&buf.regions, &buf.regions_cap);
+    if (count > buf.states_cap) {
+        meta_unmap(buf.states, buf.states_cap);
+        meta_unmap(buf.stack, buf.states_cap * sizeof *buf.stack);
+        meta_unmap(buf.scratch, buf.states_cap * sizeof *buf.scratch);
+        buf.states_cap = count + count / 4 + 1024;
+        buf.states = meta_map(buf.states_cap);
+        buf.stack = meta_map(buf.states_cap * sizeof *buf.stack);
+        buf.scratch = meta_map(buf.states_cap * sizeof *buf.scratch);
+    }
+    if (!buf.states || !buf.stack || !buf.scratch)
+        return -1;
+    scan_sort_blocks(buf.blocks, buf.scratch, count);
+    size_t page_capacity = scan_page_slots_needed(buf.blocks, count);
+    if (page_capacity > buf.pages_cap) {
+        meta_unmap(buf.pages, buf.pages_cap * sizeof *buf.pages);
+        buf.pages_cap = page_capacity;
+        buf.pages = meta_map(buf.pages_cap * sizeof *buf.pages);
+    }
+    if (!buf.pages)
+        return -1;
+
+    struct scan_heap heap = { .blocks = buf.blocks, .state = buf.states, .count = count, .stack = buf.stack,
+                              .pages = buf.pages, .page_capacity = page_capacity };
+    struct root_ctx ctx = { .heap = &heap };
+    memset(buf.states, 0, count);
+    memset(buf.pages, 0, page_capacity * sizeof *buf.pages);
+    scan_index_pages(&heap);
+
+    for (size_t i = 0; i < f->segs->count; i++)
+        root(&ctx, &buf.map, f->segs->items[i].start, f->segs->items[i].end);
+    for (size_t i = 0; i < nregions; i++)
+        root(&ctx, &buf.map, buf.regions[i].start, buf.regions[i].start + buf.regions[i].len);
+    for (size_t i = 0; i < f->world->count; i++) {
+        const struct stopped_thread *t = &f->world->threads[i];
+        uintptr_t top = 0;
+        if (t->answered)
+            root_registers(&ctx, t->regs, WORLD_REGS);
+        if (t->sp)
+            root_stack(&ctx, &buf.map, t->sp, &top);
+        else
+            out->unresponsive_no_stack++;
+        if (t->answered)
+            root_tls(&ctx, &buf.map, t->tcb, t->sp, top);
+    }
+    if (f->scanner_is_program_thread) {
+        uintptr_t top;
+        root_stack(&ctx, &buf.map, f->own_sp, &top);
+        root_tls(&ctx, &buf.map, f->own_tcb, f->own_sp, top);
+    }
+    scan_classify(&heap);
+    out->blocks = buf.blocks;
+    out->state = buf.states;
+    out->count = count;
+    out->bytes_scanned = heap.bytes_scanned;
+    out->root_bytes = ctx.root_bytes;
+    return 0;
+}
+
+/* What the fork()ed copy hands back, at the start of a shared mapping; blocks and states follow. */
+struct copy_result {
+    int done;
+    size_t count;
+    uint64_t bytes_scanned, root_bytes;
+    size_t unresponsive_no_stack;
+    int64_t scan_ns;
+};
+
+static struct copy_result *shared;
+static size_t shared_bytes;
+
+static size_t shared_size(size_t count)
+{
+    return sizeof(struct copy_result) + count * (sizeof(struct live_block) + 1) + 4096;
+}
+
+/*
+ * Fork a copy of the stopped process and scan it there.  Returns the child's
+ * pid (the parent resumes the world right away), or -1 if no copy could be
+ * made.  The child is created with a raw clone and exit signal 0: no atfork
+ * handler runs, no SIGCHLD reaches the program and its waitpid(-1) never
+ * sees the child.
+ */
+static pid_t fork_scan(const struct frozen *f, size_t live_blocks)
+{
+    size_t need = shared_size(live_blocks);
+
+    if (need > shared_bytes) {
+        if (shared)
+            syscall(SYS_munmap, shared, shared_bytes);
+        long p = syscall(SYS_mmap, NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (p < 0 && p > -4096) {
+            shared = NULL;
+            shared_bytes = 0;
+            return -1;
+        }
+        shared = (struct copy_result *)p;
+        shared_bytes = need;
+    }
+    shared->done = 0;
+    long child = syscall(SYS_clone, 0, NULL, NULL, NULL, NULL);    /* fork(), exit signal 0 */
+    if (child != 0)
+        return (pid_t)child;
+
+    /* The copy: only this thread exists; every lock is as the parent held it, so take none. */
+    int64_t t0 = now_ns(CLOCK_MONOTONIC);
+    struct leak_scan result;
+    memset(&result, 0, sizeof result);
+    if (scan_frozen(f, &result) == 0 && result.count <= live_blocks) {
+        struct live_block *blocks = (struct live_block *)(shared + 1);
+        uint8_t *states = (uint8_t *)(blocks + result.count);
+        memcpy(blocks, result.blocks, result.count * sizeof *blocks);
+        memcpy(states, result.state, result.count);
+        shared->count = result.count;
+        shared->bytes_scanned = result.bytes_scanned;
+        shared->root_bytes = result.root_bytes;
+        shared->unresponsive_no_stack = result.unresponsive_no_stack;
+        shared->scan_ns = now_ns(CLOCK_MONOTONIC) - t0;
+        __atomic_store_n(&shared->done, 1, __ATOMIC_RELEASE);
+    }
+    syscall(SYS_exit_group, 0);
+    return 0;
+}
+
+int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, int stop_method, int in_copy,
+                  struct leak_scan *out)
+{
     struct segments segs = { 0 };
     struct world world;
     int64_t started = now_ns(CLOCK_MONOTONIC);
@@ -189,6 +334,7 @@ int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, int stop_method
     /* The scanner's own registers land in its stack frame, which is scanned from here up. */
     ucontext_t own;
     getcontext(&own);
+    struct frozen f = { &segs, &world, scanner_is_program_thread, (uintptr_t)&own, (uintptr_t)pthread_self() };
 
     regions_lock();
     live_lock_all();
@@ -202,75 +348,38 @@ int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, int stop_method
     }
     out->signal = world.signal;
     out->stop_method = world.method;
+    out->threads = world.count;
+    out->unresponsive = world.unresponsive;
 
-    memory_map_read(&map);
-    size_t count = live_copy_locked(&blocks, &blocks_cap);
-    size_t nregions = regions_copy_locked(&regions, &regions_cap);
-    if (count > states_cap) {
-        meta_unmap(states, states_cap);
-        meta_unmap(stack, states_cap * sizeof *stack);
-        meta_unmap(scratch, states_cap * sizeof *scratch);
-        states_cap = count + count / 4 + 1024;
-        states = meta_map(states_cap);
-        stack = meta_map(states_cap * sizeof *stack);
-        scratch = meta_map(states_cap * sizeof *scratch);
-    }
-    if (states && stack && scratch)
-        scan_sort_blocks(blocks, scratch, count);
-    size_t page_capacity = scan_page_slots_needed(blocks, count);
-    if (page_capacity > pages_cap) {
-        meta_unmap(pages, pages_cap * sizeof *pages);
-        pages_cap = page_capacity;
-        pages = meta_map(pages_cap * sizeof *pages);
-    }
-    if (states && stack && scratch && pages) {
-        struct scan_heap heap = { .blocks = blocks, .state = states, .count = count, .stack = stack,
-                                  .pages = pages, .page_capacity = page_capacity };
-        struct root_ctx ctx = { .heap = &heap };
-        memset(states, 0, count);
-        memset(pages, 0, page_capacity * sizeof *pages);
-        scan_index_pages(&heap);
-
-        for (size_t i = 0; i < segs.count; i++)
-            root(&ctx, &map, segs.items[i].start, segs.items[i].end);
-        for (size_t i = 0; i < nregions; i++)
-            root(&ctx, &map, regions[i].start, regions[i].start + regions[i].len);
-        for (size_t i = 0; i < world.count; i++) {
-            const struct stopped_thread *t = &world.threads[i];
-            uintptr_t top = 0;
-            if (t->answered)
-                root_registers(&ctx, t->regs, WORLD_REGS);
-            if (t->sp)
-                root_stack(&ctx, &map, t->sp, &top);
-            else
-                out->unresponsive_no_stack++;
-            if (t->answered)
-                root_tls(&ctx, &map, t->tcb, t->sp, top);
-        }
-        if (scanner_is_program_thread) {
-            uintptr_t top;
-            root_stack(&ctx, &map, (uintptr_t)&own, &top);
-            root_tls(&ctx, &map, (uintptr_t)pthread_self(), (uintptr_t)&own, top);
-        }
-        scan_classify(&heap);
-        out->bytes_scanned = heap.bytes_scanned;
-        out->root_bytes = ctx.root_bytes;
-    }
+    pid_t child = in_copy ? fork_scan(&f, live_count()) : -1;
+    int rc = 0;
+    if (child < 0)
+        rc = scan_frozen(&f, out);
     world_resume(&world);
     out->pause_ns = now_ns(CLOCK_MONOTONIC) - stop_started;
     live_unlock_all(0);
     regions_unlock(0);
     meta_unmap(segs.items, segs.capacity * sizeof *segs.items);
 
-    out->blocks = blocks;
-    out->state = states;
-    int complete = states && stack && scratch && pages;
-    out->count = complete ? count : 0;
-    out->threads = world.count;
-    out->unresponsive = world.unresponsive;
+    if (child > 0) {
+        int status = 0;
+        while (syscall(SYS_wait4, child, &status, __WALL, NULL) < 0 && errno == EINTR)
+            ;
+        if (!__atomic_load_n(&shared->done, __ATOMIC_ACQUIRE))
+            return -1;                     /* the copy failed (out of memory, or killed) */
+        out->blocks = (struct live_block *)(shared + 1);
+        out->state = (uint8_t *)(out->blocks + shared->count);
+        out->count = shared->count;
+        out->bytes_scanned = shared->bytes_scanned;
+        out->root_bytes = shared->root_bytes;
+        out->unresponsive_no_stack = shared->unresponsive_no_stack;
+        out->in_copy = 1;
+    }
+    if (rc != 0)
+        return -1;
     tally(out);
     out->total_ns = now_ns(CLOCK_MONOTONIC) - started;
-    return complete ? 0 : -1;
+    return 0;
 }
 
 struct loader_range {

@@ -28,16 +28,20 @@ struct leak_scan {
     size_t unresponsive_no_stack;   /* ...and whose stack could not be found at all */
     int signal;
     const char *stop_method;   /* "ptrace" or "signal" */
+    int in_copy;               /* scanned in a fork()ed copy: the pause covered only the fork */
 };
 
 /*
  * Scan now.  scanner_is_program_thread: the calling thread belongs to the
  * program (the exit scan), so its own stack and registers are roots;
- * skip_tid: a thread neither stopped nor scanned (leakscope's own).
+ * skip_tid: a thread neither stopped nor scanned (leakscope's own);
+ * stop_method: STOP_* (options.h); in_copy: scan a fork()ed copy, so the
+ * program is stopped only while it is forked (falls back to scanning in place).
  * Returns 0, or -1 when the world could not be stopped (*out then empty).
  * The result stays valid until the next scan.
  */
-int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, int stop_method, struct leak_scan *out);
+int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, int stop_method, int in_copy,
+                  struct leak_scan *out);
 
 /* What the process says about a scan: leaks after suppressions, and the largest one. */
 struct leak_totals {

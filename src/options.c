@@ -100,6 +100,7 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
     opt->signal = SIGUSR1;
     opt->follow_exec = 1;
     opt->leak_check = 1;
+    opt->fork_scan = 1;
 
     /* Relative to the directory the program started in, even if it changes directory later. */
     if (!getcwd(opt->out_dir, sizeof opt->out_dir - 64))
@@ -190,6 +191,13 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
             opt->stop_method = STOP_SIGNAL;
         else
             warnf(warn, arg, "LEAKSCOPE_STOP='%s' is not auto, ptrace or signal; using auto", v);
+    }
+    if ((v = getenv("LEAKSCOPE_FORK_SCAN")) && *v) {
+        int b = parse_bool(v);
+        if (b >= 0)
+            opt->fork_scan = b;
+        else
+            warnf(warn, arg, "LEAKSCOPE_FORK_SCAN='%s' is not 0 or 1; using 1", v);
     }
     if ((v = getenv("LEAKSCOPE_QUIET")) && *v) {
         int b = parse_bool(v);

@@ -26,6 +26,7 @@ struct leakscope_options {
     int scan_interval_ms;      /* LEAKSCOPE_SCAN_INTERVAL: periodic scans + dumps, 0 = none */
     char suppressions[PATH_MAX];   /* LEAKSCOPE_SUPPRESSIONS: a LeakSanitizer-style file, "" = none */
     int stop_method;           /* LEAKSCOPE_STOP: STOP_AUTO, STOP_PTRACE or STOP_SIGNAL */
+    int fork_scan;             /* LEAKSCOPE_FORK_SCAN: scan a fork()ed copy while the program runs (default 1) */
 };
 
 typedef void (*options_warn_fn)(const char *line, void *arg);

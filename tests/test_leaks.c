@@ -325,8 +325,9 @@ static long long valgrind_lost(char *const argv[], const char *kind)
     close(fd);
     char *logopt;
     asprintf(&logopt, "--log-file=%s", log);
-    char *vg[16] = { "valgrind", "--leak-check=full", logopt, NULL };
-    int n = 3;
+    /* A minimal environment: what lies in valgrind's low pages depends on it (see below). */
+    char *vg[16] = { "env", "-i", "PATH=/usr/bin:/bin", "valgrind", "--leak-check=full", logopt, NULL };
+    int n = 6;
     for (int i = 0; argv[i] && n < 15; i++)
         vg[n++] = argv[i];
     vg[n] = NULL;
