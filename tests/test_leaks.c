@@ -578,3 +578,21 @@ Test(leaks, snapshot_signal_scans_while_running, .timeout = 60)
     free_result(&r);
     free(dir);
 }
+
+Test(leaks, run_gives_its_suppressions_to_the_program)
+{
+    char *dir = make_temp_dir(), *supp;
+    asprintf(&supp, "%s/s.supp", dir);
+    FILE *f = fopen(supp, "w");
+    fputs("leak:tests/progs/leaks$\n", f);
+    fclose(f);
+    const char *env[] = { "LEAKSCOPE_EXITCODE=23", NULL };
+    char *argv[] = { TOOL_PATH, "run", "--out", dir, "--suppressions", supp, "--", PROG("leaks"), "lost", NULL };
+    struct proc_result r = run_program(argv, env, 0, dir);
+    cr_assert_eq(r.exit_code, 0, "the leak is suppressed in the process too: %s", r.err);
+    cr_assert_not_null(strstr(r.err, "suppressed                                           100 bytes in 1 block"),
+                       "%s", r.err);
+    free_result(&r);
+    free(supp);
+    free(dir);
+}

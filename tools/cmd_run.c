@@ -33,7 +33,8 @@ static const char help_text[] =
     "  --log FILE        in-process summaries go to FILE instead of stderr\n"
     "  --no-follow-exec  do not trace programs that CMD execs\n"
     "  --no-report       print no report at the end (the dumps are still written)\n"
-    "  --top N, --sort TYPE, --format text|json, --suppressions FILE   as for `leakscope report`\n"
+    "  --suppressions FILE  LEAKSCOPE_SUPPRESSIONS: leak:PATTERN lines, applied in the process and the report\n"
+    "  --top N, --sort TYPE, --format text|json   as for `leakscope report`\n"
     "  --help            this text\n"
     "\n"
     "The library is found next to this program, in ../lib/leakscope/, or at $LEAKSCOPE_LIB.\n";
@@ -170,6 +171,13 @@ int cmd_run(int argc, char **argv)
             if (parse_report_option("run", a, v, &opt) != 0)
                 return 2;
             i++;
+            if (strcmp(a, "--suppressions") == 0) {
+                char abs[PATH_MAX];
+                if (!realpath(v, abs) || access(abs, R_OK) != 0)
+                    return usage_error("run", "cannot read --suppressions '%s'", v);
+                setenv("LEAKSCOPE_SUPPRESSIONS", abs, 1);   /* the process applies them too */
+                opt.suppressions_file = NULL;                /* and records them in its dumps */
+            }
         } else {
             return usage_error("run", "unknown option '%s'", a);
         }
