@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 static void *volatile keep;
-static uintptr_t keep_xor;
+static volatile uintptr_t keep_xor;    /* volatile: compilers may not drop the allocation */
 static __thread void *volatile tls_slot;   /* volatile: never read, the store must stay */
 static volatile int ready;
 
