@@ -353,15 +353,27 @@ static void json_leak_counts(FILE *out, const struct leak_report *lr)
     fputs("}", out);
 }
 
-static void json_scan(FILE *out, const struct ls_dump *d)
+/* key=value text as a JSON object: numbers stay numbers, anything else is a string. */
+static void json_keyvals(FILE *out, const struct ls_keyval *kv, size_t n)
 {
     fputs("{", out);
-    for (size_t i = 0; i < d->nscan; i++) {
+    for (size_t i = 0; i < n; i++) {
+        char *end;
         fputs(i ? ", " : "", out);
-        json_string(out, d->scan[i].key);
-        fprintf(out, ": %" PRId64, dump_scan_value(d, d->scan[i].key, 0));
+        json_string(out, kv[i].key);
+        fputs(": ", out);
+        long long v = strtoll(kv[i].value, &end, 10);
+        if (*kv[i].value && !*end)
+            fprintf(out, "%lld", v);
+        else
+            json_string(out, kv[i].value);
     }
     fputs("}", out);
+}
+
+static void json_scan(FILE *out, const struct ls_dump *d)
+{
+    json_keyvals(out, d->scan, d->nscan);
 }
 
 static void json_records(FILE *out, const struct ls_dump *d, struct symbolizer *sym, const struct leak_report *lr,
@@ -433,15 +445,11 @@ static void json_report(FILE *out, const struct ls_dump *d, struct symbolizer *s
     }
     fprintf(out, "},\n \"totals\": {\"inuse_space\": %" PRIu64 ", \"inuse_objects\": %" PRIu64
             ", \"alloc_space\": %" PRIu64 ", \"alloc_objects\": %" PRIu64 ", \"mapped_bytes\": %" PRIu64
-            ", \"mapped_regions\": %" PRIu64 ", \"sites\": %zu},\n \"process\": {",
+            ", \"mapped_regions\": %" PRIu64 ", \"sites\": %zu},\n \"process\": ",
             t.inuse_space, t.inuse_objects, t.alloc_space, t.alloc_objects, t.mapped_bytes, t.mapped_regions,
             d->nsites);
-    for (size_t i = 0; i < d->nstats; i++) {
-        fprintf(out, "%s", i ? ", " : "");
-        json_string(out, d->stats[i].key);
-        fprintf(out, ": %" PRId64, dump_stat(d, d->stats[i].key, 0));
-    }
-    fputs("},\n \"leaks\": ", out);
+    json_keyvals(out, d->stats, d->nstats);
+    fputs(",\n \"leaks\": ", out);
     struct leak_report lr;
     if (leaks_analyse(d, sym, opt->patterns, opt->npatterns, &lr) == 0) {
         json_leak_counts(out, &lr);
