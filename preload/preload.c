@@ -24,6 +24,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "engine.h"
 #include "sysmon.h"
 
@@ -44,6 +45,7 @@ static struct {
     int (*munmap)(void *, size_t);
     void *(*mremap)(void *, size_t, size_t, int, ...);
     int (*madvise)(void *, size_t, int);
+    int (*pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 } real;
 
 /* ---- bootstrap: memory for dlsym before the real calloc is known ---- */
@@ -96,6 +98,7 @@ static void resolve_real(void)
     FIND(munmap);
     FIND(mremap);
     FIND(madvise);
+    FIND(pthread_create);
 #undef FIND
     engine_guard--;
 }
@@ -346,10 +349,67 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 {
     if (__builtin_expect(!real.madvise, 0))
         resolve_real();
-    int rc = real.madvise(addr, len, advice);
+    int rc = real.madvise(addr, len, engine_ready ? engine_madvise_advice(advice) : advice);
     if (rc == 0 && tracking()) {
         engine_guard++;
         engine_record_madvise(len, advice);
+        engine_guard--;
+    }
+    return rc;
+}
+
+/* ---- threads: creation sites, and which threads ever end ---- */
+
+struct thread_start {
+    void *(*start)(void *);
+    void *arg;
+    uint32_t site;
+};
+
+static void thread_ended(void *arg)
+{
+    struct thread_start *ts = arg;
+    uint32_t site = ts->site;
+
+    engine_guard++;
+    meta_free(ts, sizeof *ts);
+    engine_thread_exited(site);
+    engine_guard--;
+}
+
+static void *thread_trampoline(void *arg)
+{
+    struct thread_start *ts = arg;
+    void *result;
+
+    /* Runs on return, pthread_exit and cancellation alike. */
+    pthread_cleanup_push(thread_ended, ts);
+    result = ts->start(ts->arg);
+    pthread_cleanup_pop(1);
+    return result;
+}
+
+EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg)
+{
+    if (__builtin_expect(!real.pthread_create, 0))
+        resolve_real();
+    if (!tracking() || !engine_ready)
+        return real.pthread_create(thread, attr, start, arg);
+    engine_guard++;
+    struct thread_start *ts = meta_alloc(sizeof *ts);
+    if (ts) {
+        ts->start = start;
+        ts->arg = arg;
+        ts->site = engine_thread_started();
+    }
+    engine_guard--;
+    if (!ts)
+        return real.pthread_create(thread, attr, start, arg);
+    int rc = real.pthread_create(thread, attr, thread_trampoline, ts);
+    if (rc != 0) {
+        engine_guard++;
+        engine_thread_exited(ts->site);
+        meta_free(ts, sizeof *ts);
         engine_guard--;
     }
     return rc;

@@ -21,8 +21,9 @@
  * Sections, in the order they are written:
  *
  *   META     text, one "key=value\n" per line (values never contain '\n'):
- *            format, version, pid, ppid, exe, cmdline, reason (exit | signal | periodic),
- *            signal, seq, time_unix_ns, start_unix_ns, depth, leakscope_version.
+ *            format, version, pid, ppid, exe, cmdline, reason (exit | signal | periodic |
+ *            scavenge), signal, seq, time_unix_ns, start_unix_ns, depth, interval_ms,
+ *            stale_age_s, leakscope_version.
  *   STATS    text "key=value\n" lines, all decimal integers: rss_bytes,
  *            anon_bytes, lazyfree_bytes (absent when the kernel has no
  *            smaps_rollup), mallinfo_arena, mallinfo_hblkhd, mallinfo_uordblks,
@@ -36,9 +37,11 @@
  *              u16 path_len, u16 build_id_len, path bytes, build_id bytes.
  *   SITES    u32 fixed_size (bytes of the fixed part of each record, 48 in v1),
  *            u32 reserved, then repeated until the payload ends:
- *              u32 id, u8 kind (0 heap, 1 mmap), u8 reserved, u16 depth,
+ *              u32 id, u8 kind (0 heap, 1 mmap, 2 thread creation), u8 reserved, u16 depth,
  *              u64 alloc_objects, u64 alloc_space,
- *              i64 inuse_objects, i64 inuse_space, i64 peak_inuse_space,
+ *              i64 inuse_objects, i64 inuse_space, i64 peak_inuse_space
+ *              (for thread sites: alloc_objects = threads started, inuse_objects
+ *              = still alive, the space fields 0),
  *              [fixed_size - 48 bytes of fields added by later versions],
  *              u64 pcs[depth]  (return addresses, innermost first; the
  *                               allocator call itself is not included)
@@ -58,6 +61,23 @@
  *            as classified in the process (before suppressions).
  *   SUPPRESSIONS  (only when LEAKSCOPE_SUPPRESSIONS was given) the text of
  *            that file, so reports apply the same suppressions.
+ *   TIMELINE the background thread's samples, oldest first: u32 nfields,
+ *            u32 reserved, nfields names (u16 length + bytes each: time_ns,
+ *            rss, anon, lazy_free, arena, hblkhd, uordblks, fordblks, keepcost,
+ *            heap_inuse, heap_objects, mapped_bytes, madv_free_bytes,
+ *            madv_dontneed_bytes, threads, ...), then records of nfields i64.
+ *            time_ns counts from the process's start; -1 means unknown.
+ *   SERIES   per-site history: u32 sample_size (24), u32 reserved, then
+ *            repeated: u32 site id, u32 count, count samples of
+ *            i64 time_ns, i64 inuse_space, i64 inuse_objects (oldest first).
+ *            Only sites that ever held 64 KiB have one.
+ *   RSS      text "key=value\n" lines, the process's account of its RSS at the
+ *            dump: rss, live_reachable, live_growing, live_stale, leaked,
+ *            allocator_retained, lazy_free, program_mmap, other (bytes, the
+ *            decomposition of rss.h), allocator_free, mapped_resident, scanned,
+ *            leaked_direct_indirect; repeated "growing=SITE BYTES BLOCKS RATE"
+ *            (bytes/s) and "stale=SITE BYTES BLOCKS" lines; top_leak=SITE,
+ *            top_mapped=SITE, threads_never_exit=SITE ALIVE; verdict=TEXT.
  *   END      u32 number of sections before it.  A file without END is truncated.
  *
  * Sizes are the sizes the program asked for, without malloc's chunk headers.
@@ -81,6 +101,9 @@ enum dump_section {
     DUMP_SECTION_REGIONS = 6,
     DUMP_SECTION_SCAN = 7,
     DUMP_SECTION_SUPPRESSIONS = 8,
+    DUMP_SECTION_TIMELINE = 9,
+    DUMP_SECTION_SERIES = 10,
+    DUMP_SECTION_RSS = 11,
     DUMP_SECTION_END = 0x7fff,
 };
 

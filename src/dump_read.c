@@ -66,6 +66,9 @@ static const char *section_name(uint32_t type)
     case DUMP_SECTION_REGIONS: return "REGIONS";
     case DUMP_SECTION_SCAN: return "SCAN";
     case DUMP_SECTION_SUPPRESSIONS: return "SUPPRESSIONS";
+    case DUMP_SECTION_TIMELINE: return "TIMELINE";
+    case DUMP_SECTION_SERIES: return "SERIES";
+    case DUMP_SECTION_RSS: return "RSS";
     case DUMP_SECTION_END: return "END";
     default: return "unknown";
     }
@@ -173,7 +176,7 @@ static int parse_sites(struct parse *ps, struct cursor c)
             take(&c, &inuse_objects, 8) || take(&c, &inuse_space, 8) || take(&c, &peak, 8))
             return fail(ps, "corrupt SITES section: a record runs past the section's end");
         c.p += fixed - DUMP_SITE_FIXED_SIZE;
-        if (kind > 1)
+        if (kind > 2)
             return fail(ps, "corrupt SITES section: site %u has unknown kind %u", s.id, kind);
         if (left(&c) < (size_t)depth * 8)
             return fail(ps, "corrupt SITES section: site %u's stack runs past the section's end", s.id);
@@ -233,6 +236,68 @@ static int parse_records(struct parse *ps, const char *section, struct cursor c,
     return 0;
 }
 
+static int parse_timeline(struct parse *ps, struct cursor c)
+{
+    uint32_t nfields, reserved;
+
+    if (take(&c, &nfields, 4) || take(&c, &reserved, 4) || nfields == 0 || nfields > 256)
+        return fail(ps, "corrupt TIMELINE section: bad header");
+    ps->d->timeline_fields = calloc(nfields, sizeof(char *));
+    if (!ps->d->timeline_fields)
+        return fail(ps, "out of memory reading TIMELINE");
+    ps->d->ntimeline_fields = nfields;
+    for (uint32_t f = 0; f < nfields; f++) {
+        uint16_t len;
+        if (take(&c, &len, 2) || left(&c) < len)
+            return fail(ps, "corrupt TIMELINE section: a field name runs past the section's end");
+        ps->d->timeline_fields[f] = strndup((const char *)c.p, len);
+        if (!ps->d->timeline_fields[f])
+            return fail(ps, "out of memory reading TIMELINE");
+        c.p += len;
+    }
+    size_t record = (size_t)nfields * 8;
+    if (left(&c) % record != 0)
+        return fail(ps, "corrupt TIMELINE section: %zu bytes is not a whole number of records", left(&c));
+    ps->d->ntimeline = left(&c) / record;
+    ps->d->timeline = malloc(left(&c) + 8);
+    if (!ps->d->timeline)
+        return fail(ps, "out of memory reading TIMELINE");
+    memcpy(ps->d->timeline, c.p, left(&c));
+    return 0;
+}
+
+static int parse_series(struct parse *ps, struct cursor c)
+{
+    uint32_t sample_size, reserved;
+    size_t cap = 0;
+
+    if (take(&c, &sample_size, 4) || take(&c, &reserved, 4) || sample_size < 24 || sample_size > 1024)
+        return fail(ps, "corrupt SERIES section: bad header");
+    while (left(&c) > 0) {
+        uint32_t site, count;
+        if (take(&c, &site, 4) || take(&c, &count, 4) || left(&c) / sample_size < count)
+            return fail(ps, "corrupt SERIES section: a series runs past the section's end");
+        if (ps->d->nseries == cap) {
+            cap = cap ? cap * 2 : 64;
+            struct ls_series *grown = realloc(ps->d->series, cap * sizeof *grown);
+            if (!grown)
+                return fail(ps, "out of memory reading SERIES");
+            ps->d->series = grown;
+        }
+        struct ls_series *s = &ps->d->series[ps->d->nseries++];
+        s->site = site;
+        s->count = count;
+        s->samples = calloc(count + 1, sizeof *s->samples);
+        if (!s->samples)
+            return fail(ps, "out of memory reading SERIES");
+        for (uint32_t i = 0; i < count; i++) {
+            memcpy(&s->samples[i], c.p, 24);
+            c.p += sample_size;
+        }
+    }
+    return 0;
+}
+
 static int check_references(struct parse *ps)
 {
     struct ls_dump *d = ps->d;
@@ -241,6 +306,9 @@ static int check_references(struct parse *ps)
         if (!dump_site(d, d->blocks[i].site))
             return fail(ps, "corrupt BLOCKS section: block at 0x%llx names site %u, which is not in SITES",
                         (unsigned long long)d->blocks[i].addr, d->blocks[i].site);
+    for (size_t i = 0; i < d->nseries; i++)
+        if (!dump_site(d, d->series[i].site))
+            return fail(ps, "corrupt SERIES section: a series names site %u, which is not in SITES", d->series[i].site);
     for (size_t i = 0; i < d->nregions; i++)
         if (!dump_site(d, d->regions[i].site))
             return fail(ps, "corrupt REGIONS section: region at 0x%llx names site %u, which is not in SITES",
@@ -318,6 +386,15 @@ static int parse_all(struct parse *ps, const unsigned char *data, size_t len)
             ps->d->suppressions = strndup((const char *)body.p, length);
             if (!ps->d->suppressions)
                 rc = fail(ps, "out of memory reading SUPPRESSIONS");
+            break;
+        case DUMP_SECTION_TIMELINE:
+            rc = parse_timeline(ps, body);
+            break;
+        case DUMP_SECTION_RSS:
+            rc = parse_text(ps, "RSS", body.p, length, &ps->d->rss, &ps->d->nrss);
+            break;
+        case DUMP_SECTION_SERIES:
+            rc = parse_series(ps, body);
             break;
         case DUMP_SECTION_END: {
             uint32_t declared;
@@ -420,12 +497,20 @@ void dump_free(struct ls_dump *d)
     free_keyvals(d->meta, d->nmeta);
     free_keyvals(d->stats, d->nstats);
     free_keyvals(d->scan, d->nscan);
+    free_keyvals(d->rss, d->nrss);
     free(d->suppressions);
     for (size_t i = 0; i < d->nmodules; i++)
         free(d->modules[i].path);
     free(d->modules);
     free(d->sites);
     free(d->pc_pool);
+    for (size_t i = 0; d->timeline_fields && i < d->ntimeline_fields; i++)
+        free(d->timeline_fields[i]);
+    free(d->timeline_fields);
+    free(d->timeline);
+    for (size_t i = 0; i < d->nseries; i++)
+        free(d->series[i].samples);
+    free(d->series);
     free(d->blocks);
     free(d->regions);
     free(d->path);
@@ -457,6 +542,22 @@ int64_t dump_stat(const struct ls_dump *d, const char *key, int64_t fallback)
     return (errno || *end) ? fallback : n;
 }
 
+static int64_t number_or(const char *v, int64_t fallback)
+{
+    char *end;
+
+    if (!v || !*v)
+        return fallback;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    return (errno || *end) ? fallback : n;
+}
+
+int64_t dump_rss_value(const struct ls_dump *d, const char *key, int64_t fallback)
+{
+    return number_or(lookup(d->rss, d->nrss, key), fallback);
+}
+
 int64_t dump_scan_value(const struct ls_dump *d, const char *key, int64_t fallback)
 {
     const char *v = lookup(d->scan, d->nscan, key);
@@ -481,4 +582,20 @@ const struct ls_site *dump_site(const struct ls_dump *d, uint32_t id)
             hi = mid;
     }
     return lo < d->nsites && d->sites[lo].id == id ? &d->sites[lo] : NULL;
+}
+
+int dump_timeline_field(const struct ls_dump *d, const char *name)
+{
+    for (size_t f = 0; f < d->ntimeline_fields; f++)
+        if (strcmp(d->timeline_fields[f], name) == 0)
+            return (int)f;
+    return -1;
+}
+
+const struct ls_series *dump_series(const struct ls_dump *d, uint32_t site)
+{
+    for (size_t i = 0; i < d->nseries; i++)
+        if (d->series[i].site == site)
+            return &d->series[i];
+    return NULL;
 }

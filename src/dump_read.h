@@ -42,11 +42,17 @@ struct ls_keyval {
     char *key, *value;
 };
 
+struct ls_series {
+    uint32_t site;
+    size_t count;
+    struct ls_site_sample { int64_t time_ns, inuse_space, inuse_objects; } *samples;   /* oldest first */
+};
+
 struct ls_dump {
     char *path;
     int version;
-    struct ls_keyval *meta, *stats, *scan;
-    size_t nmeta, nstats, nscan;   /* nscan == 0: no reachability scan in this dump */
+    struct ls_keyval *meta, *stats, *scan, *rss;
+    size_t nmeta, nstats, nscan, nrss;   /* nscan == 0: no reachability scan; nrss == 0: no RSS account */
     char *suppressions;            /* the suppression file used in the process, or NULL */
     struct ls_module *modules;
     size_t nmodules;
@@ -57,6 +63,12 @@ struct ls_dump {
     struct ls_block *regions;  /* addr = start, size = length */
     size_t nregions;
     uint64_t *pc_pool;
+    /* The background thread's samples: ntimeline records of ntimeline_fields values each. */
+    char **timeline_fields;
+    size_t ntimeline_fields, ntimeline;
+    int64_t *timeline;
+    struct ls_series *series;
+    size_t nseries;
 };
 
 /* 0 and *out on success; -1 and a one-line message in err otherwise. */
@@ -69,8 +81,13 @@ void dump_free(struct ls_dump *d);
 const char *dump_meta(const struct ls_dump *d, const char *key);    /* NULL if absent */
 /* A SCAN value, or fallback when absent. */
 int64_t dump_scan_value(const struct ls_dump *d, const char *key, int64_t fallback);
+/* An RSS value (first of that key), or fallback. */
+int64_t dump_rss_value(const struct ls_dump *d, const char *key, int64_t fallback);
 /* A STATS value, or fallback when absent or not a number. */
 int64_t dump_stat(const struct ls_dump *d, const char *key, int64_t fallback);
 const struct ls_site *dump_site(const struct ls_dump *d, uint32_t id);   /* NULL if absent */
+/* Index of a timeline field ("rss", "fordblks", ...), or -1. */
+int dump_timeline_field(const struct ls_dump *d, const char *name);
+const struct ls_series *dump_series(const struct ls_dump *d, uint32_t site);   /* NULL if none */
 
 #endif

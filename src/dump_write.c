@@ -21,6 +21,7 @@
 #include "modules.h"
 #include "regions.h"
 #include "sites.h"
+#include "timeline.h"
 
 #define WRITE_BUFFER (256 * 1024)
 
@@ -220,8 +221,46 @@ static void write_regions(struct writer *w)
     section_end(w);
 }
 
+static void write_timeline(struct writer *w)
+{
+    struct process_sample *samples = meta_map(TIMELINE_CAPACITY * sizeof *samples);
+    size_t n = samples ? timeline_copy(samples, TIMELINE_CAPACITY) : 0;
+
+    section_begin(w, DUMP_SECTION_TIMELINE);
+    put_u32(w, PROCESS_SAMPLE_FIELDS);
+    put_u32(w, 0);
+    for (int f = 0; f < PROCESS_SAMPLE_FIELDS; f++) {
+        size_t len = strlen(process_sample_fields[f]);
+        put_u16(w, (uint16_t)len);
+        put(w, process_sample_fields[f], len);
+    }
+    for (size_t i = 0; i < n; i++)
+        put(w, &samples[i], sizeof samples[i]);
+    meta_unmap(samples, TIMELINE_CAPACITY * sizeof *samples);
+    section_end(w);
+}
+
+static void write_series(struct writer *w)
+{
+    uint32_t *sites = meta_map(SERIES_MAX_SITES * sizeof *sites);
+    struct site_sample samples[SERIES_SAMPLES];
+    size_t n = sites ? series_sites(sites, SERIES_MAX_SITES) : 0;
+
+    section_begin(w, DUMP_SECTION_SERIES);
+    put_u32(w, sizeof(struct site_sample));
+    put_u32(w, 0);
+    for (size_t i = 0; i < n; i++) {
+        size_t count = series_copy(sites[i], samples, SERIES_SAMPLES);
+        put_u32(w, sites[i]);
+        put_u32(w, (uint32_t)count);
+        put(w, samples, count * sizeof *samples);
+    }
+    meta_unmap(sites, SERIES_MAX_SITES * sizeof *sites);
+    section_end(w);
+}
+
 int dump_write(int fd, const char *meta, const char *stats, const struct leak_scan *scan,
-               const char *scan_text, const char *suppressions)
+               const char *scan_text, const char *suppressions, const char *rss_text)
 {
     struct writer w = { .fd = fd };
     unsigned char header[DUMP_HEADER_SIZE];
@@ -251,6 +290,10 @@ int dump_write(int fd, const char *meta, const char *stats, const struct leak_sc
         write_text_section(&w, DUMP_SECTION_SCAN, scan_text);
     if (suppressions)
         write_text_section(&w, DUMP_SECTION_SUPPRESSIONS, suppressions);
+    write_timeline(&w);
+    write_series(&w);
+    if (rss_text)
+        write_text_section(&w, DUMP_SECTION_RSS, rss_text);
 
     uint32_t before_end = w.sections;
     section_begin(&w, DUMP_SECTION_END);

@@ -12,9 +12,10 @@ struct leak_scan;
  * Write a whole dump to fd.  meta and stats are the text payloads of the META
  * and STATS sections ("key=value\n" lines).  With a scan, BLOCKS holds the
  * scanned blocks and their states and a SCAN section follows (scan_text);
- * suppressions (may be NULL) is stored as given.  Returns 0, or -errno.
+ * suppressions and rss_text (the RSS section; each may be NULL) are stored as
+ * given.  Returns 0, or -errno.
  */
 int dump_write(int fd, const char *meta, const char *stats, const struct leak_scan *scan,
-               const char *scan_text, const char *suppressions);
+               const char *scan_text, const char *suppressions, const char *rss_text);
 
 #endif

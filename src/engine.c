@@ -28,6 +28,8 @@
 #include "dump_write.h"
 #include "regions.h"
 #include "modules.h"
+#include "procfs.h"
+#include "timeline.h"
 #include "sites.h"
 #include "suppress.h"
 
@@ -54,6 +56,11 @@ struct advice_counter {
     _Atomic uint64_t calls, bytes;
 };
 static struct advice_counter madv_free, madv_dontneed, madv_other;
+static _Atomic uint64_t madv_free_converted;
+
+/* Scavenging history. */
+static _Atomic uint64_t scavenges;
+static int64_t scavenge_last_before = -1, scavenge_last_after = -1, scavenge_last_time_ns = -1;
 
 static int64_t timespec_ns(const struct timespec *ts)
 {
@@ -274,6 +281,82 @@ void engine_record_madvise(size_t len, int advice)
     atomic_fetch_add_explicit(&c->bytes, len, memory_order_relaxed);
 }
 
+int engine_madvise_advice(int advice)
+{
+    if (advice == MADV_FREE && options.madv_dontneed) {
+        atomic_fetch_add_explicit(&madv_free_converted, 1, memory_order_relaxed);
+        return MADV_DONTNEED;
+    }
+    return advice;
+}
+
+uint32_t engine_thread_started(void)
+{
+    struct site *s = engine_ready ? site_here(SITE_THREAD) : NULL;
+
+    if (!s)
+        return SITE_NONE;
+    site_count_alloc(s, 0);
+    return s->id;
+}
+
+void engine_thread_exited(uint32_t site)
+{
+    struct site *s = site == SITE_NONE ? NULL : site_by_id(site);
+
+    if (s)
+        site_count_free(s, 0);
+}
+
+int64_t engine_uptime_ns(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return timespec_ns(&now) - timespec_ns(&start_mono);
+}
+
+void engine_scavenge(int64_t *rss_before, int64_t *rss_after)
+{
+    *rss_before = proc_rss();
+    malloc_trim(0);
+    *rss_after = proc_rss();
+    atomic_fetch_add(&scavenges, 1);
+    scavenge_last_before = *rss_before;
+    scavenge_last_after = *rss_after;
+    scavenge_last_time_ns = engine_uptime_ns();
+}
+
+void engine_sample(struct process_sample *out)
+{
+    timeline_sample(engine_uptime_ns(), (int64_t)atomic_load(&madv_free.bytes),
+                    (int64_t)atomic_load(&madv_dontneed.bytes), out);
+}
+
+/* Resident bytes of the program's own anonymous mappings (mincore, page by page). */
+int64_t engine_mapped_resident(void)
+{
+    static struct region *buf;
+    static size_t cap;
+    static unsigned char vec[4096];
+    size_t n = regions_copy(&buf, &cap);
+    long page = sysconf(_SC_PAGESIZE);
+    int64_t resident = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t start = buf[i].start & ~(uintptr_t)(page - 1), end = buf[i].start + buf[i].len;
+        for (uintptr_t at = start; at < end; at += sizeof vec * (size_t)page) {
+            size_t len = end - at < sizeof vec * (size_t)page ? end - at : sizeof vec * (size_t)page;
+            size_t pages = (len + (size_t)page - 1) / (size_t)page;
+            if (mincore((void *)at, len, vec) != 0)
+                break;
+            for (size_t k = 0; k < pages; k++)
+                resident += (vec[k] & 1) * page;
+        }
+    }
+    return resident;
+}
+
 void engine_totals(struct engine_totals *t)
 {
     uint32_t n = site_count();
@@ -284,7 +367,7 @@ void engine_totals(struct engine_totals *t)
         if (!s)
             continue;
         t->sites++;
-        if (site_kind(s) == SITE_MMAP)
+        if (site_kind(s) != SITE_HEAP)
             continue;
         t->inuse_space += (uint64_t)atomic_load_explicit(&s->inuse_space, memory_order_relaxed);
         t->inuse_objects += (uint64_t)atomic_load_explicit(&s->inuse_objects, memory_order_relaxed);
@@ -310,18 +393,6 @@ static ssize_t read_small_file(const char *path, char *buf, size_t len)
     close(fd);
     buf[total] = '\0';
     return total;
-}
-
-/* "Key:   N kB" from smaps_rollup text, in bytes; -1 if absent. */
-static long long rollup_bytes(const char *text, const char *key)
-{
-    size_t klen = strlen(key);
-
-    for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-        if (strncmp(line, key, klen) == 0 && line[klen] == ':')
-            return strtoll(line + klen + 1, NULL, 10) * 1024;
-    }
-    return -1;
 }
 
 struct text {
@@ -361,6 +432,7 @@ static const char *reason_name(enum dump_reason reason)
     case DUMP_REASON_EXIT: return "exit";
     case DUMP_REASON_SIGNAL: return "signal";
     case DUMP_REASON_PERIODIC: return "periodic";
+    case DUMP_REASON_SCAVENGE: return "scavenge";
     }
     return "unknown";
 }
@@ -382,42 +454,44 @@ static void build_meta(struct text *t, enum dump_reason reason, int signal, unsi
         n--;
     text_add_string(t, "cmdline", buf, n > 0 ? (size_t)n : 0);
     text_add(t, "reason=%s\nsignal=%d\nseq=%u\n", reason_name(reason), signal, seq);
-    text_add(t, "time_unix_ns=%lld\nstart_unix_ns=%lld\ndepth=%d\n",
-             (long long)timespec_ns(&now), (long long)start_unix_ns, options.depth);
+    text_add(t, "time_unix_ns=%lld\nstart_unix_ns=%lld\ndepth=%d\ninterval_ms=%d\nstale_age_s=%d\n",
+             (long long)timespec_ns(&now), (long long)start_unix_ns, options.depth, options.interval_ms,
+             options.stale_age_s);
 }
 
 static void build_stats(struct text *t)
 {
-    char buf[4096];
-    struct mallinfo2 mi = mallinfo2();
+    struct proc_memory m;
     struct engine_totals tot;
-    long long v;
 
-    if (read_small_file("/proc/self/smaps_rollup", buf, sizeof buf) > 0) {
-        if ((v = rollup_bytes(buf, "Rss")) >= 0)
-            text_add(t, "rss_bytes=%lld\n", v);
-        if ((v = rollup_bytes(buf, "Anonymous")) >= 0)
-            text_add(t, "anon_bytes=%lld\n", v);
-        if ((v = rollup_bytes(buf, "LazyFree")) >= 0)
-            text_add(t, "lazyfree_bytes=%lld\n", v);
-    } else if (read_small_file("/proc/self/statm", buf, sizeof buf) > 0) {
-        long long size, resident;
-        if (sscanf(buf, "%lld %lld", &size, &resident) == 2)
-            text_add(t, "rss_bytes=%lld\n", resident * sysconf(_SC_PAGESIZE));
-    }
-    text_add(t, "mallinfo_arena=%zu\nmallinfo_hblkhd=%zu\nmallinfo_uordblks=%zu\n"
-             "mallinfo_fordblks=%zu\nmallinfo_keepcost=%zu\n",
-             mi.arena, mi.hblkhd, mi.uordblks, mi.fordblks, mi.keepcost);
+    proc_memory_read(&m);
+    if (m.rss >= 0)
+        text_add(t, "rss_bytes=%lld\n", (long long)m.rss);
+    if (m.anon >= 0)
+        text_add(t, "anon_bytes=%lld\n", (long long)m.anon);
+    if (m.lazy_free >= 0)
+        text_add(t, "lazyfree_bytes=%lld\n", (long long)m.lazy_free);
+    if (m.threads >= 0)
+        text_add(t, "threads=%lld\n", (long long)m.threads);
+    text_add(t, "mallinfo_arena=%lld\nmallinfo_hblkhd=%lld\nmallinfo_uordblks=%lld\n"
+             "mallinfo_fordblks=%lld\nmallinfo_keepcost=%lld\n", (long long)m.arena, (long long)m.hblkhd,
+             (long long)m.uordblks, (long long)m.fordblks, (long long)m.keepcost);
     text_add(t, "madv_free_calls=%llu\nmadv_free_bytes=%llu\n"
              "madv_dontneed_calls=%llu\nmadv_dontneed_bytes=%llu\n"
-             "madv_other_calls=%llu\nmadv_other_bytes=%llu\n",
+             "madv_other_calls=%llu\nmadv_other_bytes=%llu\nmadv_free_converted_calls=%llu\n",
              (unsigned long long)madv_free.calls, (unsigned long long)madv_free.bytes,
              (unsigned long long)madv_dontneed.calls, (unsigned long long)madv_dontneed.bytes,
-             (unsigned long long)madv_other.calls, (unsigned long long)madv_other.bytes);
+             (unsigned long long)madv_other.calls, (unsigned long long)madv_other.bytes,
+             (unsigned long long)madv_free_converted);
+    text_add(t, "scavenges=%llu\n", (unsigned long long)scavenges);
+    if (scavenge_last_time_ns >= 0)
+        text_add(t, "scavenge_last_time_ns=%lld\nscavenge_last_rss_before=%lld\nscavenge_last_rss_after=%lld\n",
+                 (long long)scavenge_last_time_ns, (long long)scavenge_last_before, (long long)scavenge_last_after);
     engine_totals(&tot);
-    text_add(t, "live_blocks=%zu\nmapped_regions=%llu\nmapped_bytes=%llu\nsites=%u\nmeta_bytes=%zu\n",
-             live_count(), (unsigned long long)tot.mapped_regions,
-             (unsigned long long)tot.mapped_bytes, tot.sites, meta_bytes_mapped());
+    text_add(t, "live_blocks=%zu\nmapped_regions=%llu\nmapped_bytes=%llu\nmapped_resident_bytes=%lld\n"
+             "sites=%u\nmeta_bytes=%zu\nuptime_ns=%lld\n",
+             live_count(), (unsigned long long)tot.mapped_regions, (unsigned long long)tot.mapped_bytes,
+             (long long)engine_mapped_resident(), tot.sites, meta_bytes_mapped(), (long long)engine_uptime_ns());
 }
 
 static void build_scan_text(struct text *t, const struct leak_scan *scan)
@@ -435,7 +509,8 @@ static void build_scan_text(struct text *t, const struct leak_scan *scan)
 }
 
 static int write_and_publish(const char *meta, const char *stats, const struct leak_scan *scan,
-                             const char *scan_text, unsigned *seq, char *path_out, size_t path_len)
+                             const char *scan_text, const char *rss_text, unsigned *seq, char *path_out,
+                             size_t path_len)
 {
     char tmp[PATH_MAX + 64];
     const char *dir = options.out_dir;
@@ -448,7 +523,7 @@ static int write_and_publish(const char *meta, const char *stats, const struct l
         snprintf(path_out, path_len, "cannot create a dump in %s: %s", dir, strerror(err));
         return -err;
     }
-    int rc = dump_write(fd, meta, stats, scan, scan_text, suppression_text);
+    int rc = dump_write(fd, meta, stats, scan, scan_text, suppression_text, rss_text);
     if (rc == 0 && fdatasync(fd) != 0 && errno != EINVAL && errno != EROFS)
         rc = -errno;
     close(fd);
@@ -478,7 +553,7 @@ static int write_and_publish(const char *meta, const char *stats, const struct l
 
 int engine_write_dump(enum dump_reason reason, int signal, struct dump_result *out)
 {
-    static char meta_buf[24 * 1024], stats_buf[4096], scan_buf[2048];
+    static char meta_buf[24 * 1024], stats_buf[4096], scan_buf[2048], rss_buf[8192];
     struct text meta = { meta_buf, 0, sizeof meta_buf };
     struct text stats = { stats_buf, 0, sizeof stats_buf };
     struct text scan_text = { scan_buf, 0, sizeof scan_buf };
@@ -492,10 +567,12 @@ int engine_write_dump(enum dump_reason reason, int signal, struct dump_result *o
         build_scan_text(&scan_text, &out->scan);
         leakcheck_totals(&out->scan, suppression_patterns, suppression_count, &out->leaks);
     }
+    insight_compute(out->scanned ? &out->scan : NULL, &out->leaks, options.stale_age_s, &out->insight);
+    insight_text(&out->insight, rss_buf, sizeof rss_buf);
     unsigned seq = next_seq;
     build_meta(&meta, reason, signal, seq);
     build_stats(&stats);
-    int rc = write_and_publish(meta_buf, stats_buf, out->scanned ? &out->scan : NULL, scan_buf, &seq,
+    int rc = write_and_publish(meta_buf, stats_buf, out->scanned ? &out->scan : NULL, scan_buf, rss_buf, &seq,
                                out->path, sizeof out->path);
     if (rc == 0)
         next_seq = seq + 1;
@@ -511,12 +588,14 @@ void engine_fork_prepare(void)
     regions_lock();
     sites_lock_for_fork();
     live_lock_all();
+    timeline_lock_for_fork();
     meta_lock_for_fork();
 }
 
 void engine_fork_parent(void)
 {
     meta_unlock_after_fork(0);
+    timeline_unlock_after_fork(0);
     live_unlock_all(0);
     sites_unlock_after_fork(0);
     regions_unlock(0);
@@ -526,6 +605,7 @@ void engine_fork_parent(void)
 void engine_fork_child(void)
 {
     meta_unlock_after_fork(1);
+    timeline_unlock_after_fork(1);
     live_unlock_all(1);
     sites_unlock_after_fork(1);
     regions_unlock(1);

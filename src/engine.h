@@ -16,6 +16,7 @@
 
 #include <limits.h>
 
+#include "insight.h"
 #include "leakcheck.h"
 #include "live.h"
 #include "options.h"
@@ -45,15 +46,31 @@ int engine_mremap_begin(void *old_addr, size_t old_len, struct live_block *saved
 void engine_mremap_end(int tracked, const struct live_block *saved, void *old_addr,
                        void *new_addr, size_t new_len);
 void engine_record_madvise(size_t len, int advice);
+/* The advice to really pass to madvise (LEAKSCOPE_MADV_DONTNEED turns MADV_FREE into MADV_DONTNEED). */
+int engine_madvise_advice(int advice);
+
+/* Threads: a creation site's "started" count goes up; the id is passed back when the thread ends. */
+uint32_t engine_thread_started(void);
+void engine_thread_exited(uint32_t site);
+
+/* malloc_trim(0) now, recording RSS before and after (Go's debug.FreeOSMemory). */
+void engine_scavenge(int64_t *rss_before, int64_t *rss_after);
+
+/* One sample for the timeline (the background thread's tick); *out gets it. */
+struct process_sample;
+void engine_sample(struct process_sample *out);
+int64_t engine_mapped_resident(void);
+int64_t engine_uptime_ns(void);
 
 /* Dumps. */
-enum dump_reason { DUMP_REASON_EXIT, DUMP_REASON_SIGNAL, DUMP_REASON_PERIODIC };
+enum dump_reason { DUMP_REASON_EXIT, DUMP_REASON_SIGNAL, DUMP_REASON_PERIODIC, DUMP_REASON_SCAVENGE };
 
 struct dump_result {
     char path[PATH_MAX + 128];   /* the dump written, or why none was */
     int scanned;                 /* a reachability scan ran (options: leak_check) */
     struct leak_scan scan;
     struct leak_totals leaks;
+    struct insight insight;      /* why RSS is what it is */
 };
 
 /*

@@ -101,6 +101,9 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
     opt->follow_exec = 1;
     opt->leak_check = 1;
     opt->fork_scan = 1;
+    opt->interval_ms = 1000;
+    opt->stale_age_s = 60;
+    opt->scavenge_signal = SIGUSR2;
 
     /* Relative to the directory the program started in, even if it changes directory later. */
     if (!getcwd(opt->out_dir, sizeof opt->out_dir - 64))
@@ -191,6 +194,45 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
             opt->stop_method = STOP_SIGNAL;
         else
             warnf(warn, arg, "LEAKSCOPE_STOP='%s' is not auto, ptrace or signal; using auto", v);
+    }
+    if ((v = getenv("LEAKSCOPE_INTERVAL")) && *v) {
+        char *end;
+        errno = 0;
+        double secs = strtod(v, &end);
+        if (errno || end == v || *end || secs < 0.001 || secs > 3600)
+            warnf(warn, arg, "LEAKSCOPE_INTERVAL='%s' is not a number of seconds from 0.001 to 3600; using 1", v);
+        else
+            opt->interval_ms = secs * 1000 < 1 ? 1 : (int)(secs * 1000 + 0.5);
+    }
+    if ((v = getenv("LEAKSCOPE_STALE_AGE")) && *v) {
+        if (parse_long(v, 1, 86400 * 365, &n) == 0)
+            opt->stale_age_s = (int)n;
+        else
+            warnf(warn, arg, "LEAKSCOPE_STALE_AGE='%s' is not a whole number of seconds from 1; using 60", v);
+    }
+    if ((v = getenv("LEAKSCOPE_SCAVENGE")) && *v) {
+        if (parse_long(v, 0, 86400, &n) == 0)
+            opt->scavenge_after_s = (int)n;
+        else
+            warnf(warn, arg, "LEAKSCOPE_SCAVENGE='%s' is not a whole number of seconds from 0 to 86400; "
+                  "automatic scavenging is off", v);
+    }
+    if ((v = getenv("LEAKSCOPE_SCAVENGE_SIGNAL")) && *v) {
+        int sig = options_parse_signal(v);
+        if (sig >= 0 && sig != opt->signal)
+            opt->scavenge_signal = sig;
+        else
+            warnf(warn, arg, "LEAKSCOPE_SCAVENGE_SIGNAL='%s' is not USR1, USR2, RTMIN+N, RTMAX-N, their number, "
+                  "or 0, different from LEAKSCOPE_SIGNAL; using USR2", v);
+    }
+    if (opt->scavenge_signal == opt->signal && opt->signal != 0)
+        opt->scavenge_signal = opt->signal == SIGUSR2 ? SIGUSR1 : SIGUSR2;
+    if ((v = getenv("LEAKSCOPE_MADV_DONTNEED")) && *v) {
+        int b = parse_bool(v);
+        if (b >= 0)
+            opt->madv_dontneed = b;
+        else
+            warnf(warn, arg, "LEAKSCOPE_MADV_DONTNEED='%s' is not 0 or 1; using 0", v);
     }
     if ((v = getenv("LEAKSCOPE_FORK_SCAN")) && *v) {
         int b = parse_bool(v);

@@ -27,6 +27,11 @@ struct leakscope_options {
     char suppressions[PATH_MAX];   /* LEAKSCOPE_SUPPRESSIONS: a LeakSanitizer-style file, "" = none */
     int stop_method;           /* LEAKSCOPE_STOP: STOP_AUTO, STOP_PTRACE or STOP_SIGNAL */
     int fork_scan;             /* LEAKSCOPE_FORK_SCAN: scan a fork()ed copy while the program runs (default 1) */
+    int interval_ms;           /* LEAKSCOPE_INTERVAL: sampling period (default 1000) */
+    int stale_age_s;           /* LEAKSCOPE_STALE_AGE: seconds before a block at a site that frees nothing is stale */
+    int scavenge_after_s;      /* LEAKSCOPE_SCAVENGE: malloc_trim once malloc held much free memory this long; 0 off */
+    int scavenge_signal;       /* LEAKSCOPE_SCAVENGE_SIGNAL: malloc_trim on this signal (default USR2), 0 = none */
+    int madv_dontneed;         /* LEAKSCOPE_MADV_DONTNEED: turn the program's MADV_FREE into MADV_DONTNEED */
 };
 
 typedef void (*options_warn_fn)(const char *line, void *arg);

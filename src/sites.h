@@ -15,7 +15,7 @@
 
 #include "uthash_meta.h"
 
-enum site_kind { SITE_HEAP = 0, SITE_MMAP = 1 };
+enum site_kind { SITE_HEAP = 0, SITE_MMAP = 1, SITE_THREAD = 2 };   /* thread sites: alloc = started, inuse = alive */
 
 #define SITE_NONE UINT32_MAX
 #define SITE_MAX_DEPTH 256

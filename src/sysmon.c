@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,6 +27,7 @@
 #include "engine.h"
 #include "sites.h"
 #include "util.h"
+#include "timeline.h"
 #include "world.h"
 
 #define SUMMARY_TOP 5
@@ -33,7 +35,7 @@
 
 static sem_t wake;
 static sem_t started;          /* posted once the thread has said who it is */
-static volatile sig_atomic_t pending_signal;
+static volatile sig_atomic_t pending_signal, pending_scavenge;
 static int thread_started;
 
 void sysmon_log(const char *fmt, ...)
@@ -170,6 +172,38 @@ static int leaks_found(const struct dump_result *r)
     return r->scanned && (r->leaks.blocks[BLOCK_DIRECT] + r->leaks.blocks[BLOCK_INDIRECT]) > 0;
 }
 
+/* The decomposition and verdict, as the summary's opening lines. */
+static void print_rss(const struct dump_result *r)
+{
+    const struct rss_breakdown *p = &r->insight.parts;
+    char rss_text[8192], b[9][32];
+    const char *verdict = NULL;
+
+    insight_text(&r->insight, rss_text, sizeof rss_text);
+    verdict = strstr(rss_text, "verdict=");
+    if (verdict) {
+        verdict += 8;
+        char *nl = strchr(verdict, '\n');
+        if (nl)
+            *nl = '\0';
+        sysmon_log("%s", verdict);
+    }
+    sysmon_log("  RSS %s = live reachable %s + growing %s + stale %s + leaked %s + retained by malloc %s + "
+               "lazily freed %s + mapped by the program %s + other %s",
+               format_bytes((uint64_t)p->rss, b[0], 32), format_bytes((uint64_t)p->live_reachable, b[1], 32),
+               format_bytes((uint64_t)p->live_growing, b[2], 32), format_bytes((uint64_t)p->live_stale, b[3], 32),
+               format_bytes((uint64_t)p->leaked, b[4], 32), format_bytes((uint64_t)p->allocator_retained, b[5], 32),
+               format_bytes((uint64_t)p->lazy_free, b[6], 32), format_bytes((uint64_t)p->program_mmap, b[7], 32),
+               format_bytes((uint64_t)p->other, b[8], 32));
+    for (int i = 0; i < r->insight.ngrowing && i < 3; i++) {
+        char name[160];
+        insight_site_name(r->insight.growing[i].site, name, sizeof name);
+        sysmon_log("  growing: %s at %s/s, %s now", name,
+                   format_bytes((uint64_t)r->insight.growing[i].rate, b[0], 32),
+                   format_bytes((uint64_t)r->insight.growing[i].bytes, b[1], 32));
+    }
+}
+
 static void snapshot(int sig)
 {
     static struct dump_result r;
@@ -182,6 +216,7 @@ static void snapshot(int sig)
     }
     engine_totals(&t);
     sysmon_log("snapshot on signal %d -> %s", sig, r.path);
+    print_rss(&r);
     sysmon_log("  heap in use: %s in %s blocks at %u sites (%s in %s blocks allocated so far); "
                "mapped by the program: %s in %llu regions",
                format_bytes(t.inuse_space, b1, sizeof b1), format_count(t.inuse_objects, c1, sizeof c1),
@@ -190,6 +225,21 @@ static void snapshot(int sig)
                (unsigned long long)t.mapped_regions);
     print_top_sites();
     print_leaks("now", &r);
+}
+
+static void scavenge(const char *why)
+{
+    static struct dump_result r;
+    int64_t before, after;
+    char b1[32], b2[32], b3[32];
+
+    engine_scavenge(&before, &after);
+    sysmon_log("scavenged (%s): malloc_trim(0) took RSS from %s to %s, returning %s", why,
+               format_bytes((uint64_t)(before > 0 ? before : 0), b1, sizeof b1),
+               format_bytes((uint64_t)(after > 0 ? after : 0), b2, sizeof b2),
+               format_bytes((uint64_t)(before > after ? before - after : 0), b3, sizeof b3));
+    if (engine_write_dump(DUMP_REASON_SCAVENGE, 0, &r) == 0)
+        sysmon_log("  dump %s", r.path);
 }
 
 static void periodic_scan(void)
@@ -209,11 +259,42 @@ static void periodic_scan(void)
                    format_count(r.leaks.blocks[BLOCK_DIRECT] + r.leaks.blocks[BLOCK_INDIRECT], c, sizeof c));
 }
 
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * Automatic scavenging (LEAKSCOPE_SCAVENGE): when malloc has held at least
+ * 64 MiB of freed memory, a quarter of RSS or more, for that many seconds.
+ */
+static void consider_scavenging(const struct process_sample *s, int64_t now)
+{
+    static int64_t holding_since = -1;
+    int after_s = engine_options()->scavenge_after_s;
+
+    if (after_s <= 0)
+        return;
+    if (s->fordblks >= 64LL << 20 && s->rss > 0 && s->fordblks * 4 >= s->rss) {
+        if (holding_since < 0)
+            holding_since = now;
+        else if (now - holding_since >= (int64_t)after_s * 1000000000) {
+            scavenge("malloc held its free memory too long");
+            holding_since = -1;
+        }
+    } else {
+        holding_since = -1;
+    }
+}
+
 static void *sysmon_main(void *arg)
 {
     sigset_t all;
-    int interval_ms = engine_options()->scan_interval_ms;
-    struct timespec next;
+    const struct leakscope_options *opt = engine_options();
+    int64_t interval = (int64_t)opt->interval_ms * 1000000, scan_interval = (int64_t)opt->scan_interval_ms * 1000000;
+    int64_t next_sample, next_scan;
 
     (void)arg;
     engine_guard = 1;                 /* nothing this thread allocates is the program's */
@@ -221,30 +302,35 @@ static void *sysmon_main(void *arg)
     sem_post(&started);
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
-    clock_gettime(CLOCK_REALTIME, &next);
+    next_sample = monotonic_ns();
+    next_scan = scan_interval > 0 ? next_sample + scan_interval : INT64_MAX;
     for (;;) {
-        int rc;
-        if (interval_ms > 0) {
-            next.tv_nsec += (long)(interval_ms % 1000) * 1000000;
-            next.tv_sec += interval_ms / 1000 + next.tv_nsec / 1000000000;
-            next.tv_nsec %= 1000000000;
-            while ((rc = sem_timedwait(&wake, &next)) != 0 && errno == EINTR)
-                ;
-            if (rc != 0) {            /* the interval passed */
-                periodic_scan();
-                struct timespec now;
-                clock_gettime(CLOCK_REALTIME, &now);
-                if (now.tv_sec > next.tv_sec + 1)
-                    next = now;       /* a slow scan: do not try to catch up */
-                continue;
-            }
-        } else if (sem_wait(&wake) != 0) {
-            continue;                 /* EINTR */
+        int64_t now = monotonic_ns(), wake_at = next_sample < next_scan ? next_sample : next_scan;
+        if (wake_at > now) {
+            struct timespec ts = { wake_at / 1000000000, wake_at % 1000000000 };
+            sem_clockwait(&wake, CLOCK_MONOTONIC, &ts);     /* a signal, or the time */
+            now = monotonic_ns();
         }
         int sig = pending_signal;
         pending_signal = 0;
         if (sig)
             snapshot(sig);
+        if (pending_scavenge) {
+            pending_scavenge = 0;
+            scavenge("on signal");
+        }
+        if (now >= next_sample) {
+            struct process_sample sample;
+            engine_sample(&sample);
+            consider_scavenging(&sample, now);
+            next_sample += interval;
+            if (next_sample <= now)
+                next_sample = now + interval;         /* a slow tick: do not try to catch up */
+        }
+        if (now >= next_scan) {
+            periodic_scan();
+            next_scan = monotonic_ns() + scan_interval;
+        }
     }
     return NULL;
 }
@@ -256,6 +342,28 @@ static void on_snapshot_signal(int sig)
     pending_signal = sig;
     sem_post(&wake);
     errno = saved;
+}
+
+static void on_scavenge_signal(int sig)
+{
+    int saved = errno;
+
+    (void)sig;
+    pending_scavenge = 1;
+    sem_post(&wake);
+    errno = saved;
+}
+
+static void handle(int sig, void (*handler)(int), const char *what)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sa.sa_flags = SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    if (sigaction(sig, &sa, NULL) != 0)
+        sysmon_log("cannot handle signal %d (%s); %s on signal are off", sig, strerror(errno), what);
 }
 
 static int start_thread(void)
@@ -289,15 +397,10 @@ int sysmon_start(void)
 
     sem_init(&wake, 0, 0);
     sem_init(&started, 0, 0);
-    if (sig > 0) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_snapshot_signal;
-        sa.sa_flags = SA_RESTART;
-        sigfillset(&sa.sa_mask);
-        if (sigaction(sig, &sa, NULL) != 0)
-            sysmon_log("cannot handle signal %d (%s); snapshots on signal are off", sig, strerror(errno));
-    }
+    if (sig > 0)
+        handle(sig, on_snapshot_signal, "snapshots");
+    if (engine_options()->scavenge_signal > 0)
+        handle(engine_options()->scavenge_signal, on_scavenge_signal, "scavenges");
     int rc = start_thread();
     if (rc != 0)
         sysmon_log("cannot start the background thread (%s); only the exit dump will be written",

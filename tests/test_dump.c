@@ -37,7 +37,7 @@ static unsigned char *sample_dump(size_t *len)
     char path[] = "/tmp/leakscope-dump-XXXXXX";
     int fd = mkstemp(path);
     cr_assert_eq(dump_write(fd, "format=leakscope-dump\npid=42\nreason=exit\n", "rss_bytes=123456\n", NULL, NULL,
-                            NULL), 0);
+                            NULL, NULL), 0);
     close(fd);
     FILE *f = fopen(path, "rb");
     fseek(f, 0, SEEK_END);

@@ -1,0 +1,136 @@
+/*
+ * procfs.c - reading /proc/self and mallinfo2 (see procfs.h).
+ */
+#define _GNU_SOURCE
+#include "procfs.h"
+
+#include <fcntl.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static long read_small_file(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    long total = 0, n;
+
+    if (fd < 0)
+        return -1;
+    while ((size_t)total < len - 1 && (n = read(fd, buf + total, len - 1 - (size_t)total)) > 0)
+        total += n;
+    close(fd);
+    buf[total] = '\0';
+    return total;
+}
+
+/* "Key:   N kB" in bytes; -1 if absent. */
+static int64_t rollup_bytes(const char *text, const char *key)
+{
+    size_t klen = strlen(key);
+
+    for (const char *line = text; line && *line;) {
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':')
+            return strtoll(line + klen + 1, NULL, 10) * 1024;
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    return -1;
+}
+
+int64_t proc_rss(void)
+{
+    char buf[256];
+    long long size, resident;
+    char *end;
+
+    if (read_small_file("/proc/self/statm", buf, sizeof buf) <= 0)
+        return -1;
+    size = strtoll(buf, &end, 10);
+    resident = strtoll(end, NULL, 10);
+    (void)size;
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+static int64_t thread_count(void)
+{
+    char buf[1024];
+
+    if (read_small_file("/proc/self/stat", buf, sizeof buf) <= 0)
+        return -1;
+    /* Field 20 counts threads; fields start after the ")" that ends the command name. */
+    char *p = strrchr(buf, ')');
+    for (int field = 2; p && field < 20; field++)
+        p = strchr(p + 1, ' ');
+    return p ? strtoll(p + 1, NULL, 10) : -1;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static struct mallinfo2 last_mallinfo;
+static int64_t mallinfo_next_ns;
+
+static struct mallinfo2 fresh_mallinfo(void)
+{
+    int64_t start = now_ns();
+    last_mallinfo = mallinfo2();
+    int64_t cost = now_ns() - start, wait = cost * 100;
+    mallinfo_next_ns = start + (wait > 1000000000 ? wait : 1000000000);
+    return last_mallinfo;
+}
+
+/* smaps_rollup walks the page tables under the mmap lock: the same budget as mallinfo2. */
+static struct proc_memory last_rollup;
+static int64_t rollup_next_ns;
+
+static void read_rollup(struct proc_memory *m)
+{
+    char buf[4096];
+
+    m->rss = m->anon = m->lazy_free = -1;
+    if (read_small_file("/proc/self/smaps_rollup", buf, sizeof buf) > 0) {
+        m->rss = rollup_bytes(buf, "Rss");
+        m->anon = rollup_bytes(buf, "Anonymous");
+        m->lazy_free = rollup_bytes(buf, "LazyFree");
+    }
+}
+
+static void read_proc(struct proc_memory *m, struct mallinfo2 mi, int fresh_rollup)
+{
+    if (fresh_rollup) {
+        int64_t start = now_ns();
+        read_rollup(&last_rollup);
+        int64_t wait = (now_ns() - start) * 100;
+        rollup_next_ns = start + (wait > 1000000000 ? wait : 1000000000);
+    }
+    m->rss = last_rollup.rss;
+    m->anon = last_rollup.anon;
+    m->lazy_free = last_rollup.lazy_free;
+    if (!fresh_rollup || m->rss < 0)
+        m->rss = proc_rss();           /* statm: cheap and current */
+
+    m->arena = (int64_t)mi.arena;
+    m->hblkhd = (int64_t)mi.hblkhd;
+    m->uordblks = (int64_t)mi.uordblks;
+    m->fordblks = (int64_t)mi.fordblks;
+    m->keepcost = (int64_t)mi.keepcost;
+    m->threads = thread_count();
+}
+
+void proc_memory_read(struct proc_memory *m)
+{
+    read_proc(m, fresh_mallinfo(), 1);
+}
+
+void proc_memory_sample(struct proc_memory *m)
+{
+    int64_t now = now_ns();
+    read_proc(m, now >= mallinfo_next_ns ? fresh_mallinfo() : last_mallinfo, now >= rollup_next_ns);
+}

@@ -1,0 +1,28 @@
+/*
+ * procfs.h - the process's memory as the kernel and malloc see it, read
+ * with raw open/read (no malloc): smaps_rollup (statm where it is missing),
+ * mallinfo2, the thread count.
+ */
+#ifndef LEAKSCOPE_PROCFS_H
+#define LEAKSCOPE_PROCFS_H
+
+#include <stdint.h>
+
+struct proc_memory {
+    int64_t rss, anon, lazy_free;      /* bytes; -1 when unknown */
+    int64_t arena, hblkhd, uordblks, fordblks, keepcost;   /* mallinfo2 */
+    int64_t threads;
+};
+
+void proc_memory_read(struct proc_memory *m);
+/*
+ * The same for frequent sampling: mallinfo2() walks every free chunk under
+ * the arena lock (milliseconds with a million free chunks) and smaps_rollup
+ * walks the page tables under the mmap lock, so their figures are refreshed
+ * at most once a second, and no more often than every 100 times their own
+ * cost; in between the last ones are reused, and RSS comes from statm.
+ */
+void proc_memory_sample(struct proc_memory *m);
+int64_t proc_rss(void);
+
+#endif
