@@ -14,7 +14,8 @@
  *             u32 byte_order         (0x01020304 as written by the producer)
  *
  *   section:  u32 type               (DUMP_SECTION_*; unknown types are skipped)
- *             u32 crc32              (zlib crc32 of the payload)
+ *             u32 crc32              (zlib crc32 of the 4 type bytes, then the payload:
+ *                                     a damaged type cannot pass for an unknown section)
  *             u64 length             (payload bytes)
  *             u8  payload[length]
  *

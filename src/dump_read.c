@@ -352,7 +352,8 @@ static int parse_all(struct parse *ps, const unsigned char *data, size_t len)
                         section_name(type), (unsigned long long)length, left(&c));
         struct cursor body = { c.p, c.p + length };
         c.p += length;
-        if ((uint32_t)crc32_z(crc32(0, Z_NULL, 0), body.p, (z_size_t)length) != crc)
+        uint32_t expected = (uint32_t)crc32(crc32(0, Z_NULL, 0), (const Bytef *)&type, sizeof type);
+        if ((uint32_t)crc32_z(expected, body.p, (z_size_t)length) != crc)
             return fail(ps, "corrupt: checksum mismatch in section %s", section_name(type));
         if (type < 16) {
             if (seen[type])

@@ -97,7 +97,7 @@ static void section_begin(struct writer *w, uint32_t type)
     w->section_at = w->offset + w->used;
     w->section_type = type;
     w->section_len = 0;
-    w->crc = (uint32_t)crc32(0, Z_NULL, 0);
+    w->crc = (uint32_t)crc32(crc32(0, Z_NULL, 0), (const Bytef *)&type, sizeof type);
     put_raw(w, placeholder, sizeof placeholder);
 }
 

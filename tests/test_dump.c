@@ -175,7 +175,10 @@ Test(dump, unknown_sections_are_skipped)
     char err[512];
     /* Insert a section of a type from the future right after the header, and fix END's count. */
     unsigned char extra[DUMP_SECTION_HEADER_SIZE + 3] = { 0 };
-    uint32_t type = 999, crc = 0x352441c2;   /* crc32("abc") */
+    uint32_t type = 999;
+    extern unsigned long crc32(unsigned long, const unsigned char *, unsigned);
+    uint32_t crc = (uint32_t)crc32(crc32(crc32(0, NULL, 0), (const unsigned char *)&type, 4),
+                                   (const unsigned char *)"abc", 3);
     uint64_t elen = 3;
     memcpy(extra, &type, 4);
     memcpy(extra + 4, &crc, 4);
@@ -191,8 +194,9 @@ Test(dump, unknown_sections_are_skipped)
     memcpy(&count, grown + glen - 4, 4);
     count++;
     memcpy(grown + glen - 4, &count, 4);
-    extern unsigned long crc32(unsigned long, const unsigned char *, unsigned);
-    uint32_t end_crc = (uint32_t)crc32(crc32(0, NULL, 0), grown + glen - 4, 4);
+    uint32_t end_type = 0x7fff;
+    uint32_t end_crc = (uint32_t)crc32(crc32(crc32(0, NULL, 0), (const unsigned char *)&end_type, 4),
+                                       grown + glen - 4, 4);
     memcpy(grown + glen - 4 - 12, &end_crc, 4);
 
     cr_assert_eq(parse(grown, glen, &d, err), 0, "%s", err);
