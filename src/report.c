@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "leaks.h"
+#include "rssreport.h"
 #include "util.h"
 
 static const char *sample_names[] = { "inuse_space", "inuse_objects", "alloc_space", "alloc_objects" };
@@ -71,6 +72,8 @@ static void compute_totals(const struct ls_dump *d, struct totals *t)
     memset(t, 0, sizeof *t);
     for (size_t i = 0; i < d->nsites; i++) {
         const struct ls_site *s = &d->sites[i];
+        if (s->kind > 1)
+            continue;                  /* thread creation sites hold no memory */
         for (int k = 0; k < 4; k++)
             t->by_sample[k] += site_sample(s, (enum sample_type)k);
         if (s->kind != 0) {
@@ -108,7 +111,7 @@ static const struct ls_site **ranked_sites(const struct ls_dump *d, enum sample_
         return NULL;
     }
     for (size_t i = 0; i < d->nsites; i++)
-        if (site_sample(&d->sites[i], key) > 0)
+        if (d->sites[i].kind <= 1 && site_sample(&d->sites[i], key) > 0)
             list[n++] = &d->sites[i];
     sort_key = key;
     qsort(list, n, sizeof *list, compare_sites);
@@ -261,6 +264,7 @@ static void text_report(FILE *out, const struct ls_dump *d, struct symbolizer *s
         fprintf(out, " (%s)", dump_meta(d, "signal"));
     fprintf(out, ", %s, %.2f s after start\n\n", when, after);
 
+    rss_report_text(out, d, sym);
     fprintf(out, "heap in use:        %s (%s bytes) in %s blocks\n", format_bytes(t.inuse_space, b1, sizeof b1),
             format_count(t.inuse_space, c1, sizeof c1), format_count(t.inuse_objects, c2, sizeof c2));
     fprintf(out, "allocated in total: %s (%s bytes) in %s blocks\n", format_bytes(t.alloc_space, b1, sizeof b1),
@@ -459,6 +463,7 @@ static void json_report(FILE *out, const struct ls_dump *d, struct symbolizer *s
     } else {
         fputs("null,\n \"scan\": null", out);
     }
+    rss_report_json(out, d, sym);
     fputs(",\n \"sort\": ", out);
     json_string(out, sample_type_name(opt->sort));
     fputs(",\n \"sites\": [", out);
@@ -487,6 +492,10 @@ static void json_report(FILE *out, const struct ls_dump *d, struct symbolizer *s
 int report_write(FILE *out, const struct ls_dump *d, struct symbolizer *sym,
                  const struct report_options *opt)
 {
+    if (opt->timeline) {
+        timeline_report(out, d, opt->format == FORMAT_JSON);
+        return 0;
+    }
     if (opt->leaks) {
         struct leak_report lr;
         if (leaks_analyse(d, sym, opt->patterns, opt->npatterns, &lr) != 0)

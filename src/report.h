@@ -19,6 +19,7 @@ struct report_options {
     enum sample_type sort;
     enum output_format format;
     int leaks;                 /* the LeakSanitizer-style leak listing instead of the site listing */
+    int timeline;              /* the sampled timeline instead */
     const char *const *patterns;   /* suppressions (the dump's own and the user's) */
     int npatterns;
     const char *suppressions_file; /* --suppressions: read by the command, added to patterns */

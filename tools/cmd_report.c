@@ -15,8 +15,10 @@
 static const char help_text[] =
     "usage: leakscope report [OPTIONS] DUMP\n"
     "\n"
-    "Print the totals of a dump and its top call sites, each with its stack\n"
-    "symbolized from the binaries' debug info (function, file:line, inlined frames).\n"
+    "Why the process's RSS is what it is (a verdict and the decomposition: live,\n"
+    "growing, stale, leaked, retained by malloc, lazily freed, mapped, other), the\n"
+    "totals, and the top call sites with their stacks symbolized from the binaries'\n"
+    "debug info (function, file:line, inlined frames).\n"
     "\n"
     "options:\n"
     "  --top N          how many sites to list (default 10; 0 lists all)\n"
@@ -24,6 +26,8 @@ static const char help_text[] =
     "  --format FORMAT  text (default) or json\n"
     "  --leaks          LeakSanitizer-style listing of the leaked blocks, grouped by allocation\n"
     "                   stack, largest first (needs a dump with a reachability scan)\n"
+    "  --timeline       the samples the background thread took (RSS, live heap, malloc's free\n"
+    "                   memory, lazily freed, mapped, threads), oldest first\n"
     "  --suppressions FILE  leak:PATTERN lines, as LeakSanitizer's; added to those the\n"
     "                   program ran with (LEAKSCOPE_SUPPRESSIONS, kept in the dump)\n"
     "  --help           this text\n";
@@ -152,6 +156,10 @@ int cmd_report(int argc, char **argv)
         }
         if (strcmp(a, "--leaks") == 0) {
             opt.leaks = 1;
+            continue;
+        }
+        if (strcmp(a, "--timeline") == 0) {
+            opt.timeline = 1;
             continue;
         }
         if (strncmp(a, "--", 2) == 0 && a[2]) {
