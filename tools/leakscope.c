@@ -17,7 +17,8 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  run [OPTIONS] -- CMD [ARGS]   run CMD under libleakscope.so, then print the report of its exit dump\n"
-    "  report [OPTIONS] DUMP         symbolized report of a dump: totals and top call sites with stacks\n"
+    "  report [OPTIONS] DUMP         why RSS is high, leaks, top call sites with symbolized stacks\n"
+    "  top [OPTIONS] PID             follow a running process live, snapshot after snapshot\n"
     "\n"
     "`leakscope COMMAND --help` describes a command's options.\n"
     "In a running program: kill -USR1 PID writes a dump (leakscope.PID.N.lsd) and prints a summary.\n";
@@ -53,6 +54,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "report") == 0)
         return cmd_report(argc - 1, argv + 1);
-    fprintf(stderr, "leakscope: unknown command '%s' (commands: run, report; see leakscope --help)\n", cmd);
+    if (strcmp(cmd, "top") == 0)
+        return cmd_top(argc - 1, argv + 1);
+    fprintf(stderr, "leakscope: unknown command '%s' (commands: run, report, top; see leakscope --help)\n", cmd);
     return 2;
 }
