@@ -531,18 +531,6 @@ const char *dump_meta(const struct ls_dump *d, const char *key)
     return lookup(d->meta, d->nmeta, key);
 }
 
-int64_t dump_stat(const struct ls_dump *d, const char *key, int64_t fallback)
-{
-    const char *v = lookup(d->stats, d->nstats, key);
-    char *end;
-
-    if (!v || !*v)
-        return fallback;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    return (errno || *end) ? fallback : n;
-}
-
 static int64_t number_or(const char *v, int64_t fallback)
 {
     char *end;
@@ -554,6 +542,11 @@ static int64_t number_or(const char *v, int64_t fallback)
     return (errno || *end) ? fallback : n;
 }
 
+int64_t dump_stat(const struct ls_dump *d, const char *key, int64_t fallback)
+{
+    return number_or(lookup(d->stats, d->nstats, key), fallback);
+}
+
 int64_t dump_rss_value(const struct ls_dump *d, const char *key, int64_t fallback)
 {
     return number_or(lookup(d->rss, d->nrss, key), fallback);
@@ -561,14 +554,7 @@ int64_t dump_rss_value(const struct ls_dump *d, const char *key, int64_t fallbac
 
 int64_t dump_scan_value(const struct ls_dump *d, const char *key, int64_t fallback)
 {
-    const char *v = lookup(d->scan, d->nscan, key);
-    char *end;
-
-    if (!v || !*v)
-        return fallback;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    return (errno || *end) ? fallback : n;
+    return number_or(lookup(d->scan, d->nscan, key), fallback);
 }
 
 const struct ls_site *dump_site(const struct ls_dump *d, uint32_t id)

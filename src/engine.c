@@ -380,21 +380,6 @@ void engine_totals(struct engine_totals *t)
 
 /* ---- dump files ---- */
 
-/* A small /proc file into buf with raw syscalls; returns bytes read or -1. */
-static ssize_t read_small_file(const char *path, char *buf, size_t len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t total = 0, n;
-
-    if (fd < 0)
-        return -1;
-    while ((size_t)total < len - 1 && (n = read(fd, buf + total, len - 1 - (size_t)total)) > 0)
-        total += n;
-    close(fd);
-    buf[total] = '\0';
-    return total;
-}
-
 struct text {
     char *buf;
     size_t len, cap;
@@ -449,7 +434,7 @@ static void build_meta(struct text *t, enum dump_reason reason, int signal, unsi
     text_add(t, "pid=%d\nppid=%d\n", (int)getpid(), (int)getppid());
     n = readlink("/proc/self/exe", buf, sizeof buf - 1);
     text_add_string(t, "exe", buf, n > 0 ? (size_t)n : 0);
-    n = read_small_file("/proc/self/cmdline", buf, sizeof buf);
+    n = proc_read_file("/proc/self/cmdline", buf, sizeof buf);
     if (n > 0 && buf[n - 1] == '\0')
         n--;
     text_add_string(t, "cmdline", buf, n > 0 ? (size_t)n : 0);

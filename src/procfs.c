@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static long read_small_file(const char *path, char *buf, size_t len)
+long proc_read_file(const char *path, char *buf, size_t len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     long total = 0, n;
@@ -46,7 +46,7 @@ int64_t proc_rss(void)
     long long size, resident;
     char *end;
 
-    if (read_small_file("/proc/self/statm", buf, sizeof buf) <= 0)
+    if (proc_read_file("/proc/self/statm", buf, sizeof buf) <= 0)
         return -1;
     size = strtoll(buf, &end, 10);
     resident = strtoll(end, NULL, 10);
@@ -58,7 +58,7 @@ static int64_t thread_count(void)
 {
     char buf[1024];
 
-    if (read_small_file("/proc/self/stat", buf, sizeof buf) <= 0)
+    if (proc_read_file("/proc/self/stat", buf, sizeof buf) <= 0)
         return -1;
     /* Field 20 counts threads; fields start after the ")" that ends the command name. */
     char *p = strrchr(buf, ')');
@@ -95,7 +95,7 @@ static void read_rollup(struct proc_memory *m)
     char buf[4096];
 
     m->rss = m->anon = m->lazy_free = -1;
-    if (read_small_file("/proc/self/smaps_rollup", buf, sizeof buf) > 0) {
+    if (proc_read_file("/proc/self/smaps_rollup", buf, sizeof buf) > 0) {
         m->rss = rollup_bytes(buf, "Rss");
         m->anon = rollup_bytes(buf, "Anonymous");
         m->lazy_free = rollup_bytes(buf, "LazyFree");

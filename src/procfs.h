@@ -6,6 +6,7 @@
 #ifndef LEAKSCOPE_PROCFS_H
 #define LEAKSCOPE_PROCFS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct proc_memory {
@@ -24,5 +25,7 @@ void proc_memory_read(struct proc_memory *m);
  */
 void proc_memory_sample(struct proc_memory *m);
 int64_t proc_rss(void);
+/* A small file (under /proc) into buf, NUL-terminated; bytes read, or -1. */
+long proc_read_file(const char *path, char *buf, size_t len);
 
 #endif

@@ -90,14 +90,14 @@ static int find_library(char *out, size_t len)
     return -1;
 }
 
-/* The newest dump of pid in dir (highest sequence number); 0 if found. */
-static int newest_dump(const char *dir, pid_t pid, time_t since, char *out, size_t len, int *others)
+long newest_dump(const char *dir, int pid, long since, char *path, size_t len, int *others)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
     long best = -1;
 
-    *others = 0;
+    if (others)
+        *others = 0;
     if (!d)
         return -1;
     while ((e = readdir(d))) {
@@ -108,19 +108,19 @@ static int newest_dump(const char *dir, pid_t pid, time_t since, char *out, size
             continue;
         if (p != pid) {
             struct stat st;
-            char path[PATH_MAX + 300];
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            if (stat(path, &st) == 0 && st.st_mtime >= since)
+            char other[PATH_MAX + 300];
+            snprintf(other, sizeof other, "%s/%s", dir, e->d_name);
+            if (others && stat(other, &st) == 0 && st.st_mtime >= since)
                 (*others)++;
             continue;
         }
         if ((long)seq > best) {
             best = seq;
-            snprintf(out, len, "%s/%s", dir, e->d_name);
+            snprintf(path, len, "%s/%s", dir, e->d_name);
         }
     }
     closedir(d);
-    return best >= 0 ? 0 : -1;
+    return best;
 }
 
 int cmd_run(int argc, char **argv)
@@ -234,7 +234,7 @@ int cmd_run(int argc, char **argv)
     if (WIFSIGNALED(status))
         fprintf(stderr, "leakscope run: %s was killed by signal %d (%s)\n", argv[i], WTERMSIG(status),
                 strsignal(WTERMSIG(status)));
-    if (newest_dump(out_abs, child_pid, started, dump, sizeof dump, &others) != 0) {
+    if (newest_dump(out_abs, child_pid, started, dump, sizeof dump, &others) < 0) {
         fprintf(stderr, "leakscope run: %s (pid %d) wrote no dump in %s: it ended before leakscope could "
                 "write one (killed, _exit, or a statically linked program)\n", argv[i], (int)child_pid, out_abs);
     } else {

@@ -5,7 +5,6 @@
  * it is, what grows, and the top sites.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -71,29 +70,6 @@ static int traced(pid_t pid)
         found = strstr(line, "libleakscope.so") != NULL;
     fclose(f);
     return found;
-}
-
-/* Highest sequence number of pid's dumps in dir (-1 if none); its path in out. */
-static long newest(const char *dir, pid_t pid, char *out, size_t len)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    long best = -1;
-
-    if (!d)
-        return -1;
-    while ((e = readdir(d))) {
-        int p;
-        unsigned seq;
-        char tail[8];
-        if (sscanf(e->d_name, "leakscope.%d.%u.%7s", &p, &seq, tail) == 3 && p == pid && strcmp(tail, "lsd") == 0 &&
-            (long)seq > best) {
-            best = seq;
-            snprintf(out, len, "%s/%s", dir, e->d_name);
-        }
-    }
-    closedir(d);
-    return best;
 }
 
 static void show(const char *path, pid_t pid, int clear)
@@ -202,7 +178,7 @@ int cmd_top(int argc, char **argv)
     }
     int clear = isatty(1);
     for (long shown = 0; count == 0 || shown < count; shown++) {
-        long before = newest(dir, pid, path, sizeof path);
+        long before = newest_dump(dir, pid, 0, path, sizeof path, NULL);
         if (kill(pid, sig) != 0) {
             fprintf(stderr, "leakscope top: process %d is gone\n", (int)pid);
             return shown ? 0 : 2;
@@ -211,7 +187,7 @@ int cmd_top(int argc, char **argv)
         for (int waited = 0; seq <= before && waited < 6000; waited++) {
             struct timespec ts = { 0, 10000000 };
             nanosleep(&ts, NULL);
-            seq = newest(dir, pid, path, sizeof path);
+            seq = newest_dump(dir, pid, 0, path, sizeof path, NULL);
             if (kill(pid, 0) != 0)
                 break;
         }

@@ -16,6 +16,12 @@ int cmd_top(int argc, char **argv);
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parse a --top / --sort / --format value into opt; 0 if ok, else prints and returns 2. */
 int parse_report_option(const char *cmd, const char *name, const char *value, struct report_options *opt);
+/*
+ * The newest dump (highest sequence number) of pid in dir: its sequence
+ * number and path, or -1.  *others (if not NULL) counts the dumps of other
+ * processes modified at or after since.
+ */
+long newest_dump(const char *dir, int pid, long since, char *path, size_t len, int *others);
 /* Read, symbolize and print a dump; 0, or 2 with a one-line error. */
 int print_report(const char *path, const struct report_options *opt, FILE *out);
 
