@@ -15,9 +15,10 @@ ENGINE_SRCS := src/arena.c src/sites.c src/live.c src/regions.c src/modules.c sr
                src/memmap.c src/world.c src/scan.c src/leakcheck.c src/suppress.c \
                src/procfs.c src/timeline.c src/rss.c src/insight.c
 # Reader side: linked into the tool (and the tests).
-READER_SRCS := src/dump_read.c src/symbolize.c src/report.c src/rssreport.c src/leaks.c src/util.c src/options.c src/suppress.c \
+READER_SRCS := src/dump_read.c src/symbolize.c src/report.c src/rssreport.c src/leaks.c src/pprof.c src/util.c src/options.c src/suppress.c \
                src/rss.c
-TOOL_SRCS   := tools/leakscope.c tools/cmd_run.c tools/cmd_report.c tools/cmd_top.c
+TOOL_SRCS   := tools/leakscope.c tools/cmd_run.c tools/cmd_report.c tools/cmd_top.c tools/cmd_export.c \
+               tools/cmd_diff.c
 
 ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)
 READER_OBJS := $(READER_SRCS:%.c=$(BUILD)/obj/%.o)

@@ -11,6 +11,15 @@
 int cmd_run(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_pprof(int argc, char **argv);
+int cmd_flame(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+
+struct ls_dump;
+struct ls_site;
+struct symbolizer;
+/* "outer;...;inner" names of a site's stack (malloc'd), as flame graphs want them. */
+char *folded_stack(const struct ls_dump *d, struct symbolizer *sym, const struct ls_site *s);
 
 /* Shared by commands: print "leakscope CMD: message" and return 2. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

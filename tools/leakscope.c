@@ -19,6 +19,9 @@ static const char usage_text[] =
     "  run [OPTIONS] -- CMD [ARGS]   run CMD under libleakscope.so, then print the report of its exit dump\n"
     "  report [OPTIONS] DUMP         why RSS is high, leaks, top call sites with symbolized stacks\n"
     "  top [OPTIONS] PID             follow a running process live, snapshot after snapshot\n"
+    "  diff [OPTIONS] BASE NEW       what grew between two dumps, per call site\n"
+    "  pprof DUMP -o FILE.pb.gz      the dump as a pprof profile (go tool pprof, Pyroscope, Parca)\n"
+    "  flame [--sample TYPE] DUMP    folded stacks for flame graphs (flamegraph.pl, speedscope)\n"
     "\n"
     "`leakscope COMMAND --help` describes a command's options.\n"
     "In a running program: kill -USR1 PID writes a dump (leakscope.PID.N.lsd) and prints a summary.\n";
@@ -56,6 +59,12 @@ int main(int argc, char **argv)
         return cmd_report(argc - 1, argv + 1);
     if (strcmp(cmd, "top") == 0)
         return cmd_top(argc - 1, argv + 1);
-    fprintf(stderr, "leakscope: unknown command '%s' (commands: run, report, top; see leakscope --help)\n", cmd);
+    if (strcmp(cmd, "pprof") == 0)
+        return cmd_pprof(argc - 1, argv + 1);
+    if (strcmp(cmd, "flame") == 0)
+        return cmd_flame(argc - 1, argv + 1);
+    if (strcmp(cmd, "diff") == 0)
+        return cmd_diff(argc - 1, argv + 1);
+    fprintf(stderr, "leakscope: unknown command '%s' (commands: run, report, top, diff, pprof, flame; see leakscope --help)\n", cmd);
     return 2;
 }
