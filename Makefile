@@ -18,7 +18,7 @@ ENGINE_SRCS := src/arena.c src/sites.c src/live.c src/regions.c src/modules.c sr
 READER_SRCS := src/dump_read.c src/symbolize.c src/report.c src/rssreport.c src/leaks.c src/pprof.c src/util.c src/options.c src/suppress.c \
                src/rss.c
 TOOL_SRCS   := tools/leakscope.c tools/cmd_run.c tools/cmd_report.c tools/cmd_top.c tools/cmd_export.c \
-               tools/cmd_diff.c
+               tools/cmd_diff.c tools/cmd_html.c
 
 ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)
 READER_OBJS := $(READER_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -45,6 +45,13 @@ deps: ; @sh scripts/install-deps.sh build
 $(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+# The HTML report's template, as a C string literal (one quoted line per line of the file).
+$(BUILD)/obj/tools/report_template.inc: tools/report_template.html
+	@mkdir -p $(dir $@)
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
+$(BUILD)/obj/tools/cmd_html.o: $(BUILD)/obj/tools/report_template.inc
+$(BUILD)/obj/tools/cmd_html.o: ALL_CFLAGS += -I$(BUILD)/obj/tools
 
 $(LIB): $(ENGINE_OBJS) $(PRELOAD_OBJ)
 	$(CC) -shared -o $@ $^ -Wl,-z,defs -Wl,--as-needed -lunwind -lz -ldl -pthread

@@ -200,3 +200,83 @@ Test(export, bad_input_gets_one_line_and_status_2)
         free_result(&r);
     }
 }
+
+static int have_chromium(void)
+{
+    return system("command -v chromium >/dev/null 2>&1") == 0;
+}
+
+/* The DOM after the page's scripts ran, from headless Chromium. */
+static char *rendered_dom(const char *html_path, const char *dir)
+{
+    char *url, *profile;
+    asprintf(&url, "file://%s", html_path);
+    asprintf(&profile, "--user-data-dir=%s/chromium-profile", dir);
+    char *argv[] = { "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--disable-quic", profile, "--dump-dom", url, NULL };
+    struct proc_result r = run_program(argv, NULL, 0, dir);
+    cr_assert_eq(r.exit_code, 0, "chromium: %s", r.err);
+    char *dom = r.out;
+    r.out = NULL;
+    free_result(&r);
+    free(url);
+    free(profile);
+    return dom;
+}
+
+static int occurrences(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+Test(export, html_report_draws_everything_in_a_real_browser, .timeout = 180)
+{
+    if (!have_chromium())
+        cr_skip_test("chromium is not installed (Debian package chromium)");
+    char *dir, *argv[] = { PROG("leaks"), "tree", NULL };
+    char *dump = dump_of(argv, &dir), *html;
+    asprintf(&html, "%s/report.html", dir);
+    char *cmd[] = { TOOL_PATH, "html", dump, "-o", html, NULL };
+    struct proc_result r = run_program(cmd, NULL, 0, dir);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    free_result(&r);
+
+    /* Self-contained: no external script, style or image. */
+    char *page = slurp(html);
+    cr_assert_null(strstr(page, "<script src"), "no external script");
+    cr_assert_null(strstr(page, "<link"), "no external style");
+    cr_assert_null(strstr(page, "https://"), "nothing fetched");
+    free(page);
+
+    char *dom = rendered_dom(html, dir);
+    cr_assert_not_null(strstr(dom, "data-rendered=\"meta,rss,timeline,table,flame,leaks\""), "%.400s",
+                       strstr(dom, "<body") ? strstr(dom, "<body") : dom);
+    cr_assert_not_null(strstr(dom, "data-errors=\"\""), "no script error: %.400s", strstr(dom, "<body"));
+    cr_assert_geq(occurrences(dom, "class=\"rss-part\""), 2, "the RSS chart has its parts");
+    cr_assert_geq(occurrences(dom, "class=\"series\""), 2, "the timeline has its lines");
+    cr_assert_geq(occurrences(dom, "class=\"frame\""), 5, "the flame graph has frames");
+    cr_assert_not_null(strstr(dom, "tree_node (leaks.c:"), "the site table names the allocation site");
+    cr_assert_not_null(strstr(dom, "Direct leak of 64 byte(s) in 1 object(s) allocated from:"), "the leak list");
+    free(dom);
+    free(html);
+    free(dump);
+    free(dir);
+}
+
+Test(export, html_needs_an_output_and_a_dump)
+{
+    char *no_out[] = { TOOL_PATH, "html", "/etc/hostname", NULL };
+    struct proc_result r = run_program(no_out, NULL, 0, "/tmp");
+    cr_assert_eq(r.exit_code, 2);
+    cr_assert_not_null(strstr(r.err, "no output file given"), "%s", r.err);
+    free_result(&r);
+    char *bad[] = { TOOL_PATH, "html", "/etc/hostname", "-o", "/tmp/x.html", NULL };
+    r = run_program(bad, NULL, 0, "/tmp");
+    cr_assert_eq(r.exit_code, 2);
+    cr_assert_not_null(strstr(r.err, "not a leakscope dump"), "%s", r.err);
+    free_result(&r);
+}

@@ -44,7 +44,7 @@ static const char flame_help[] =
     "  --sample TYPE   inuse_space (default), inuse_objects, alloc_space or alloc_objects\n"
     "  --help          this text\n";
 
-static struct ls_dump *open_dump(const char *cmd, const char *path, struct symbolizer **sym)
+struct ls_dump *open_dump(const char *cmd, const char *path, struct symbolizer **sym)
 {
     struct ls_dump *d;
     char err[512];
@@ -161,6 +161,41 @@ char *folded_stack(const struct ls_dump *d, struct symbolizer *sym, const struct
     return buf;
 }
 
+void folded_for_each(const struct ls_dump *d, struct symbolizer *sym, enum sample_type type,
+                     void (*emit)(const char *stack, long long value, void *arg), void *arg)
+{
+    struct folded *all = NULL, *f, *tmp;
+
+    /* Different addresses can fold to the same names: add them up. */
+    for (size_t i = 0; i < d->nsites; i++) {
+        const struct ls_site *s = &d->sites[i];
+        int64_t v = s->kind > 1 ? 0 : site_sample(s, type);
+        if (v <= 0)
+            continue;
+        char *stack = folded_stack(d, sym, s);
+        HASH_FIND_STR(all, stack, f);
+        if (!f) {
+            f = malloc(sizeof *f + strlen(stack) + 1);
+            strcpy(f->stack, stack);
+            f->value = 0;
+            HASH_ADD_STR(all, stack, f);
+        }
+        f->value += v;
+        free(stack);
+    }
+    HASH_ITER(hh, all, f, tmp) {
+        emit(f->stack, (long long)f->value, arg);
+        HASH_DEL(all, f);
+        free(f);
+    }
+}
+
+static void print_folded(const char *stack, long long value, void *arg)
+{
+    (void)arg;
+    printf("%s %lld\n", stack, value);
+}
+
 int cmd_flame(int argc, char **argv)
 {
     const char *path = NULL;
@@ -192,29 +227,7 @@ int cmd_flame(int argc, char **argv)
     struct ls_dump *d = open_dump("flame", path, &sym);
     if (!d)
         return 2;
-    /* Different addresses can fold to the same names: add them up. */
-    struct folded *all = NULL, *f, *tmp;
-    for (size_t i = 0; i < d->nsites; i++) {
-        const struct ls_site *s = &d->sites[i];
-        int64_t v = s->kind > 1 ? 0 : site_sample(s, type);
-        if (v <= 0)
-            continue;
-        char *stack = folded_stack(d, sym, s);
-        HASH_FIND_STR(all, stack, f);
-        if (!f) {
-            f = malloc(sizeof *f + strlen(stack) + 1);
-            strcpy(f->stack, stack);
-            f->value = 0;
-            HASH_ADD_STR(all, stack, f);
-        }
-        f->value += v;
-        free(stack);
-    }
-    HASH_ITER(hh, all, f, tmp) {
-        printf("%s %lld\n", f->stack, (long long)f->value);
-        HASH_DEL(all, f);
-        free(f);
-    }
+    folded_for_each(d, sym, type, print_folded, NULL);
     symbolizer_close(sym);
     dump_free(d);
     return 0;

@@ -20,6 +20,12 @@ struct ls_site;
 struct symbolizer;
 /* "outer;...;inner" names of a site's stack (malloc'd), as flame graphs want them. */
 char *folded_stack(const struct ls_dump *d, struct symbolizer *sym, const struct ls_site *s);
+/* Every distinct folded stack with its summed value of one sample type. */
+void folded_for_each(const struct ls_dump *d, struct symbolizer *sym, enum sample_type type,
+                     void (*emit)(const char *stack, long long value, void *arg), void *arg);
+/* Read a dump and open its symbolizer; NULL after a one-line error. */
+struct ls_dump *open_dump(const char *cmd, const char *path, struct symbolizer **sym);
+int cmd_html(int argc, char **argv);
 
 /* Shared by commands: print "leakscope CMD: message" and return 2. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -22,6 +22,7 @@ static const char usage_text[] =
     "  diff [OPTIONS] BASE NEW       what grew between two dumps, per call site\n"
     "  pprof DUMP -o FILE.pb.gz      the dump as a pprof profile (go tool pprof, Pyroscope, Parca)\n"
     "  flame [--sample TYPE] DUMP    folded stacks for flame graphs (flamegraph.pl, speedscope)\n"
+    "  html DUMP -o report.html      one self-contained page: charts, sites, flame graph, leaks\n"
     "\n"
     "`leakscope COMMAND --help` describes a command's options.\n"
     "In a running program: kill -USR1 PID writes a dump (leakscope.PID.N.lsd) and prints a summary.\n";
@@ -65,6 +66,8 @@ int main(int argc, char **argv)
         return cmd_flame(argc - 1, argv + 1);
     if (strcmp(cmd, "diff") == 0)
         return cmd_diff(argc - 1, argv + 1);
-    fprintf(stderr, "leakscope: unknown command '%s' (commands: run, report, top, diff, pprof, flame; see leakscope --help)\n", cmd);
+    if (strcmp(cmd, "html") == 0)
+        return cmd_html(argc - 1, argv + 1);
+    fprintf(stderr, "leakscope: unknown command '%s' (commands: run, report, top, diff, pprof, flame, html; see leakscope --help)\n", cmd);
     return 2;
 }
