@@ -9,3 +9,19 @@ $(BUILD)/bench/scan_heap: bench/scan_heap.c | $(DEPS_STAMP)
 .PHONY: bench-scan
 bench-scan: $(TEST_DEPS_STAMP) $(LIB) $(TOOL) $(BUILD)/bench/scan_heap
 	python3 bench/scan.py $(BUILD) $(BENCH_SCAN_SIZES)
+
+# `make bench-symbolize`: symbolizing a dump of 16,384 distinct stacks (report, pprof, flame).
+$(BUILD)/bench/many_stacks: bench/many_stacks.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) -O1 -g -o $@ $<
+
+.PHONY: bench-symbolize
+bench-symbolize: $(LIB) $(TOOL) $(BUILD)/bench/many_stacks
+	@rm -rf $(BUILD)/bench/stacks && mkdir -p $(BUILD)/bench/stacks
+	@LD_PRELOAD=$(abspath $(LIB)) LEAKSCOPE_OUT=$(BUILD)/bench/stacks LEAKSCOPE_QUIET=1 LEAKSCOPE_LEAK_CHECK=0 \
+		$(BUILD)/bench/many_stacks 14
+	@dump=$$(ls $(BUILD)/bench/stacks/leakscope.*.lsd); \
+	echo "sites in the dump: $$($(TOOL) report --format json --top 1 $$dump | sed -n 's/.*"sites": \([0-9]*\)}.*/\1/p')"; \
+	for cmd in "report --top 0" "flame" "pprof -o $(BUILD)/bench/stacks/p.pb.gz"; do \
+		start=$$(date +%s.%N); $(TOOL) $$cmd $$dump > /dev/null; end=$$(date +%s.%N); \
+		echo "leakscope $$cmd: $$(awk "BEGIN { printf \"%.2f\", $$end - $$start }") s"; done

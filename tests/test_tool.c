@@ -236,3 +236,41 @@ Test(tool, top_follows_a_running_process, .timeout = 60)
     fclose(out);
     free(dir);
 }
+
+/* The first frame line of the make_widgets site in the report of argv's exit dump. */
+static char *widgets_frame(const char *program)
+{
+    char *dir = make_temp_dir();
+    char *argv[] = { TOOL_PATH, "run", "--out", dir, "--top", "1", "--", (char *)program, NULL };
+    struct proc_result r = run_program(argv, NULL, 0, dir);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    const char *frame = strstr(r.err, "    #0 0x");
+    cr_assert_not_null(frame, "%s", r.err);
+    char *line = strndup(frame, strcspn(frame, "\n"));
+    free_result(&r);
+    free(dir);
+    return line;
+}
+
+Test(tool, non_pie_executables_are_symbolized)
+{
+    char *frame = widgets_frame(PROG("widgets-nopie"));
+    cr_assert_not_null(strstr(frame, " in make_widgets "), "%s", frame);
+    cr_assert_not_null(strstr(frame, "widgets.c:12"), "%s", frame);
+    free(frame);
+}
+
+Test(tool, stripped_code_shows_module_and_offset)
+{
+    char *frame = widgets_frame(PROG("widgets-stripped"));
+    cr_assert_not_null(strstr(frame, "(widgets-stripped+0x"), "%s", frame);
+    free(frame);
+}
+
+Test(tool, separate_debug_info_is_found_through_debuglink)
+{
+    char *frame = widgets_frame(PROG("debuglink/widgets"));
+    cr_assert_not_null(strstr(frame, " in make_widgets "), "%s", frame);
+    cr_assert_not_null(strstr(frame, "widgets.c:12"), "%s", frame);
+    free(frame);
+}

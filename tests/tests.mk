@@ -19,7 +19,9 @@ TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_CFLAGS := -std=c11 $(WARN) -O1 -g -Isrc -Itests -pthread -DSCENARIO_DIR='"$(SCENARIO_DIR)"' \
                -DLEAKSCOPE_BUILD_DIR='"$(abspath $(BUILD))"'
 PROG_NAMES := widgets heap_calls mappings threads forker snapshot leaks blocked
-PROGS      := $(PROG_NAMES:%=$(BUILD)/tests/progs/%) $(BUILD)/tests/progs/cxx_objects
+PROGS      := $(PROG_NAMES:%=$(BUILD)/tests/progs/%) $(BUILD)/tests/progs/cxx_objects \
+              $(BUILD)/tests/progs/widgets-nopie $(BUILD)/tests/progs/widgets-stripped \
+              $(BUILD)/tests/progs/debuglink/widgets
 TEST_DEPS_STAMP := $(BUILD)/.deps-test
 
 $(TEST_DEPS_STAMP):
@@ -45,3 +47,17 @@ $(TEST_BIN): $(TEST_OBJS) $(sort $(ENGINE_OBJS) $(READER_OBJS))
 .PHONY: test
 test: $(TEST_DEPS_STAMP) $(LIB) $(TOOL) $(PROGS) $(SCENARIOS) $(TEST_BIN)
 	$(TEST_BIN) $(TEST_ARGS)
+
+# Symbolization cases: a non-PIE executable, a stripped one (module+offset), and one whose
+# debug info lives in a separate file found through .gnu_debuglink.
+$(BUILD)/tests/progs/widgets-nopie: tests/progs/widgets.c | $(DEPS_STAMP)
+	$(CC) -std=c11 $(WARN) -O1 -g -fno-pie -no-pie -o $@ $<
+
+$(BUILD)/tests/progs/widgets-stripped: $(BUILD)/tests/progs/widgets
+	strip --strip-all -o $@ $<
+
+$(BUILD)/tests/progs/debuglink/widgets: $(BUILD)/tests/progs/widgets
+	@mkdir -p $(dir $@)
+	objcopy --only-keep-debug $< $(dir $@)widgets.debug
+	strip --strip-debug -o $@ $<
+	objcopy --add-gnu-debuglink=$(dir $@)widgets.debug $@
