@@ -54,10 +54,10 @@ $(BUILD)/obj/tools/cmd_html.o: $(BUILD)/obj/tools/report_template.inc
 $(BUILD)/obj/tools/cmd_html.o: ALL_CFLAGS += -I$(BUILD)/obj/tools
 
 $(LIB): $(ENGINE_OBJS) $(PRELOAD_OBJ)
-	$(CC) -shared -o $@ $^ -Wl,-z,defs -Wl,--as-needed -lunwind -lz -ldl -pthread
+	$(CC) $(LDFLAGS) -shared -o $@ $^ -Wl,-z,defs -Wl,--as-needed -lunwind -lz -ldl -pthread
 
 $(TOOL): $(TOOL_OBJS) $(READER_OBJS)
-	$(CC) -o $@ $^ -ldw -lelf -lz -lstdc++ -pthread
+	$(CC) $(LDFLAGS) -o $@ $^ -ldw -lelf -lz -lstdc++ -pthread
 
 include tests/tests.mk
 include demo/demo.mk
@@ -69,7 +69,17 @@ install: $(LIB) $(TOOL)
 	install -m 755 $(TOOL) $(DESTDIR)$(PREFIX)/bin/leakscope
 	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/leakscope/libleakscope.so
 
+# `make test-asan`: the engine's unit suites and every tool command under AddressSanitizer and
+# UBSan (build-asan/).  The preloaded library itself cannot run under ASan, whose runtime must be
+# loaded first; the commands read dumps written by the normal build.
+SANITIZE := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+.PHONY: test-asan
+test-asan: all $(PROGS)
+	$(MAKE) BUILD=build-asan CFLAGS="$(SANITIZE)" LDFLAGS="$(SANITIZE)" build-asan/leakscope build-asan/tests/leakscope-tests
+	ASAN_OPTIONS=detect_leaks=1 build-asan/tests/leakscope-tests --filter '@(sites|live|regions|options|dump|growth|decomposition)/*'
+	sh tests/asan-tools.sh build-asan/leakscope $(LIB) $(BUILD)/tests/progs
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

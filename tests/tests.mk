@@ -42,7 +42,8 @@ $(BUILD)/tests/progs/cxx_objects: tests/progs/cxx_objects.cc | $(DEPS_STAMP)
 	$(CXX) -std=c++17 $(WARN) -O1 -g -pthread -o $@ $<
 
 $(TEST_BIN): $(TEST_OBJS) $(sort $(ENGINE_OBJS) $(READER_OBJS))
-	$(CC) -o $@ $^ -lcriterion -lunwind -ldw -lelf -lz -lstdc++ -pthread
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion -lunwind -ldw -lelf -lz -lstdc++ -pthread
 
 .PHONY: test
 test: $(TEST_DEPS_STAMP) $(LIB) $(TOOL) $(PROGS) $(SCENARIOS) $(TEST_BIN)
