@@ -29,6 +29,59 @@ struct free_node {
 };
 
 static pthread_mutex_t meta_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/* Every mapping leakscope holds, so its resident size can be measured (mincore). */
+#define MAPPINGS_MAX 4096
+static struct { void *addr; size_t len; } mappings[MAPPINGS_MAX];
+static size_t nmappings;
+static int mappings_overflowed;
+static pthread_mutex_t mappings_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static void remember(void *addr, size_t len)
+{
+    pthread_mutex_lock(&mappings_mutex);
+    if (nmappings < MAPPINGS_MAX)
+        mappings[nmappings++].addr = addr, mappings[nmappings - 1].len = len;
+    else
+        mappings_overflowed = 1;
+    pthread_mutex_unlock(&mappings_mutex);
+}
+
+static void forget(void *addr)
+{
+    pthread_mutex_lock(&mappings_mutex);
+    for (size_t i = 0; i < nmappings; i++)
+        if (mappings[i].addr == addr) {
+            mappings[i] = mappings[--nmappings];
+            break;
+        }
+    pthread_mutex_unlock(&mappings_mutex);
+}
+
+size_t meta_bytes_resident(void)
+{
+    static unsigned char vec[4096];
+    size_t resident = 0;
+
+    pthread_mutex_lock(&mappings_mutex);
+    if (mappings_overflowed) {
+        pthread_mutex_unlock(&mappings_mutex);
+        return meta_bytes_mapped();
+    }
+    for (size_t i = 0; i < nmappings; i++) {
+        char *at = mappings[i].addr, *end = at + mappings[i].len;
+        while (at < end) {
+            size_t len = (size_t)(end - at) < sizeof vec * 4096 ? (size_t)(end - at) : sizeof vec * 4096;
+            if (syscall(SYS_mincore, at, len, vec) != 0)
+                break;
+            for (size_t k = 0; k < (len + 4095) / 4096; k++)
+                resident += (vec[k] & 1) * 4096;
+            at += len;
+        }
+    }
+    pthread_mutex_unlock(&mappings_mutex);
+    return resident;
+}
 static struct free_node *free_lists[META_CLASSES];
 static char *chunk_cursor, *chunk_end;
 static atomic_size_t bytes_mapped;
@@ -47,6 +100,7 @@ void *meta_map(size_t size)
     if (p < 0 && p > -4096)
         return NULL;
     atomic_fetch_add_explicit(&bytes_mapped, size, memory_order_relaxed);
+    remember((void *)p, size);
     return (void *)p;
 }
 
@@ -55,6 +109,7 @@ void meta_unmap(void *ptr, size_t size)
     if (!ptr)
         return;
     size = page_round(size);
+    forget(ptr);
     syscall(SYS_munmap, ptr, size);
     atomic_fetch_sub_explicit(&bytes_mapped, size, memory_order_relaxed);
 }
@@ -132,12 +187,16 @@ size_t meta_bytes_mapped(void)
 void meta_lock_for_fork(void)
 {
     pthread_mutex_lock(&meta_mutex);
+    pthread_mutex_lock(&mappings_mutex);
 }
 
 void meta_unlock_after_fork(int in_child)
 {
-    if (in_child)
+    if (in_child) {
         pthread_mutex_init(&meta_mutex, NULL);
-    else
+        pthread_mutex_init(&mappings_mutex, NULL);
+    } else {
+        pthread_mutex_unlock(&mappings_mutex);
         pthread_mutex_unlock(&meta_mutex);
+    }
 }

@@ -18,7 +18,8 @@ void meta_free(void *ptr, size_t size);    /* size must be the size passed to me
 void *meta_map(size_t size);               /* page-granular zeroed mapping, NULL on failure */
 void meta_unmap(void *ptr, size_t size);
 
-size_t meta_bytes_mapped(void);            /* all memory leakscope holds, for the benchmark */
+size_t meta_bytes_mapped(void);            /* all memory leakscope has mapped, for the benchmark */
+size_t meta_bytes_resident(void);          /* the part of it in RAM (mincore) */
 
 /* fork(): the parent takes the lock before fork, both sides release it after. */
 void meta_lock_for_fork(void);

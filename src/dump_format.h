@@ -74,7 +74,7 @@
  *            Only sites that ever held 64 KiB have one.
  *   RSS      text "key=value\n" lines, the process's account of its RSS at the
  *            dump: rss, live_reachable, live_growing, live_stale, leaked,
- *            allocator_retained, lazy_free, program_mmap, other (bytes, the
+ *            allocator_retained, lazy_free, program_mmap, leakscope, other (bytes, the
  *            decomposition of rss.h), allocator_free, mapped_resident, scanned,
  *            leaked_direct_indirect; repeated "growing=SITE BYTES BLOCKS RATE"
  *            (bytes/s) and "stale=SITE BYTES BLOCKS" lines; top_leak=SITE,

@@ -73,6 +73,7 @@ void insight_compute(const struct leak_scan *scan, const struct leak_totals *lea
     in.allocator_free = m.fordblks;
     in.mapped_resident = engine_mapped_resident();
     in.heap_live = (int64_t)t.inuse_space;
+    in.leakscope = (int64_t)meta_bytes_resident();
     out->allocator_free = m.fordblks;
     out->mapped_resident = in.mapped_resident;
 
@@ -163,11 +164,11 @@ void insight_text(const struct insight *in, char *out, size_t len)
 
 #define ADD(...) (used += (size_t)snprintf(out + used, used < len ? len - used : 0, __VA_ARGS__))
     ADD("rss=%lld\nlive_reachable=%lld\nlive_growing=%lld\nlive_stale=%lld\nleaked=%lld\nallocator_retained=%lld\n"
-        "lazy_free=%lld\nprogram_mmap=%lld\nother=%lld\nallocator_free=%lld\nmapped_resident=%lld\nscanned=%d\n"
-        "leaked_direct_indirect=%lld\n",
+        "lazy_free=%lld\nprogram_mmap=%lld\nleakscope=%lld\nother=%lld\nallocator_free=%lld\nmapped_resident=%lld\n"
+        "scanned=%d\nleaked_direct_indirect=%lld\n",
         (long long)p->rss, (long long)p->live_reachable, (long long)p->live_growing, (long long)p->live_stale,
         (long long)p->leaked, (long long)p->allocator_retained, (long long)p->lazy_free,
-        (long long)p->program_mmap, (long long)p->other, (long long)in->allocator_free,
+        (long long)p->program_mmap, (long long)p->leakscope, (long long)p->other, (long long)in->allocator_free,
         (long long)in->mapped_resident, in->scanned, (long long)in->leaked_direct_indirect);
     for (int i = 0; i < in->ngrowing; i++)
         ADD("growing=%u %lld %lld %.0f\n", in->growing[i].site, (long long)in->growing[i].bytes,

@@ -36,7 +36,9 @@ void rss_decompose(const struct rss_inputs *in, struct rss_breakdown *out)
     int64_t accounted = out->live_reachable + out->live_growing + out->live_stale + out->leaked + out->lazy_free +
                         out->program_mmap;
     out->allocator_retained = min64(clamp0(in->allocator_free), clamp0(out->rss - accounted));
-    out->other = clamp0(out->rss - accounted - out->allocator_retained);
+    accounted += out->allocator_retained;
+    out->leakscope = min64(clamp0(in->leakscope), clamp0(out->rss - accounted));
+    out->other = clamp0(out->rss - accounted - out->leakscope);
 }
 
 int growth_detect(const struct site_sample *samples, size_t n, double *bytes_per_second)

@@ -15,6 +15,7 @@ struct rss_inputs {
     int64_t lazy_free;             /* smaps_rollup LazyFree */
     int64_t allocator_free;        /* mallinfo2 fordblks: freed, still held by malloc */
     int64_t mapped_resident;       /* resident bytes of the program's own anonymous mappings */
+    int64_t leakscope;             /* memory leakscope itself holds (its tables) */
     int64_t heap_live;             /* every live heap byte leakscope tracks */
     int scanned;                   /* the leak figures below are known */
     int64_t leaked;                /* direct + indirect + possibly lost */
@@ -27,7 +28,7 @@ struct rss_breakdown {
     int64_t rss;
     int64_t live_reachable, live_growing, live_stale, leaked;
     int64_t allocator_retained;    /* the resident part of allocator_free */
-    int64_t lazy_free, program_mmap, other;
+    int64_t lazy_free, program_mmap, leakscope, other;
 };
 
 /*
@@ -35,7 +36,8 @@ struct rss_breakdown {
  * program's mappings first (that is where MADV_FREE happens).  The
  * allocator's free memory counts only as far as RSS leaves room for it
  * (malloc_trim returns pages but leaves fordblks unchanged).  "other" is the
- * rest of RSS: code, stacks, libraries, malloc's overhead.
+ * rest of RSS: code, stacks, libraries, malloc's overhead, after leakscope's
+ * own tables are taken out.
  */
 void rss_decompose(const struct rss_inputs *in, struct rss_breakdown *out);
 

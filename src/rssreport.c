@@ -72,6 +72,7 @@ static void breakdown_of(const struct ls_dump *d, struct rss_breakdown *b)
     b->allocator_retained = dump_rss_value(d, "allocator_retained", 0);
     b->lazy_free = dump_rss_value(d, "lazy_free", 0);
     b->program_mmap = dump_rss_value(d, "program_mmap", 0);
+    b->leakscope = dump_rss_value(d, "leakscope", 0);
     b->other = dump_rss_value(d, "other", 0);
 }
 
@@ -180,6 +181,7 @@ void rss_report_text(FILE *out, const struct ls_dump *d, struct symbolizer *sym)
         { "retained by malloc", b.allocator_retained, "freed by the program, resident, kept by malloc" },
         { "lazily freed", b.lazy_free, "MADV_FREE pages the kernel has not taken back" },
         { "mapped by the program", b.program_mmap, "its own anonymous mmaps, resident" },
+        { "leakscope itself", b.leakscope, "leakscope's own tables (not the program's)" },
         { "other", b.other, "code, stacks, libraries, malloc's overhead" },
     };
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
@@ -230,7 +232,7 @@ void rss_report_text(FILE *out, const struct ls_dump *d, struct symbolizer *sym)
 void rss_report_json(FILE *out, const struct ls_dump *d, struct symbolizer *sym)
 {
     static const char *keys[] = { "rss", "live_reachable", "live_growing", "live_stale", "leaked", "allocator_retained",
-                                  "lazy_free", "program_mmap", "other", "allocator_free", "mapped_resident" };
+                                  "lazy_free", "program_mmap", "leakscope", "other", "allocator_free", "mapped_resident" };
     char name[512], verdict[1024];
     struct listed l[16];
 

@@ -172,14 +172,15 @@ static int leaks_found(const struct dump_result *r)
     return r->scanned && (r->leaks.blocks[BLOCK_DIRECT] + r->leaks.blocks[BLOCK_INDIRECT]) > 0;
 }
 
-/* The decomposition and verdict, as the summary's opening lines. */
+/* The decomposition and verdict, as the summary's opening lines: each part, its share, its top site. */
 static void print_rss(const struct dump_result *r)
 {
-    const struct rss_breakdown *p = &r->insight.parts;
-    char rss_text[8192], b[9][32];
-    const char *verdict = NULL;
+    const struct insight *in = &r->insight;
+    const struct rss_breakdown *p = &in->parts;
+    char rss_text[8192], b[2][32], name[160];
+    const char *verdict;
 
-    insight_text(&r->insight, rss_text, sizeof rss_text);
+    insight_text(in, rss_text, sizeof rss_text);
     verdict = strstr(rss_text, "verdict=");
     if (verdict) {
         verdict += 8;
@@ -188,19 +189,32 @@ static void print_rss(const struct dump_result *r)
             *nl = '\0';
         sysmon_log("%s", verdict);
     }
-    sysmon_log("  RSS %s = live reachable %s + growing %s + stale %s + leaked %s + retained by malloc %s + "
-               "lazily freed %s + mapped by the program %s + other %s",
-               format_bytes((uint64_t)p->rss, b[0], 32), format_bytes((uint64_t)p->live_reachable, b[1], 32),
-               format_bytes((uint64_t)p->live_growing, b[2], 32), format_bytes((uint64_t)p->live_stale, b[3], 32),
-               format_bytes((uint64_t)p->leaked, b[4], 32), format_bytes((uint64_t)p->allocator_retained, b[5], 32),
-               format_bytes((uint64_t)p->lazy_free, b[6], 32), format_bytes((uint64_t)p->program_mmap, b[7], 32),
-               format_bytes((uint64_t)p->other, b[8], 32));
-    for (int i = 0; i < r->insight.ngrowing && i < 3; i++) {
-        char name[160];
-        insight_site_name(r->insight.growing[i].site, name, sizeof name);
-        sysmon_log("  growing: %s at %s/s, %s now", name,
-                   format_bytes((uint64_t)r->insight.growing[i].rate, b[0], 32),
-                   format_bytes((uint64_t)r->insight.growing[i].bytes, b[1], 32));
+    struct { const char *label; int64_t bytes; int64_t site; } parts[] = {
+        { "live, reachable", p->live_reachable, -1 },
+        { "live, growing", p->live_growing, in->ngrowing ? (int64_t)in->growing[0].site : -1 },
+        { "live, stale", p->live_stale, in->nstale ? (int64_t)in->stale[0].site : -1 },
+        { "leaked", p->leaked, in->top_leak_site },
+        { "retained by malloc", p->allocator_retained, -1 },
+        { "lazily freed", p->lazy_free, -1 },
+        { "mapped by the program", p->program_mmap, in->top_mapped_site },
+        { "leakscope itself", p->leakscope, -1 },
+        { "other", p->other, -1 },
+    };
+    sysmon_log("  why RSS is %s:", format_bytes((uint64_t)p->rss, b[0], sizeof b[0]));
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+        name[0] = '\0';
+        if (parts[i].site >= 0 && parts[i].bytes > 0) {
+            char site[140];
+            insight_site_name((uint32_t)parts[i].site, site, sizeof site);
+            snprintf(name, sizeof name, "  (mostly %s)", site);
+        }
+        sysmon_log("    %-22s %10s %5.1f%%%s", parts[i].label, format_bytes((uint64_t)parts[i].bytes, b[1], sizeof b[1]),
+                   p->rss > 0 ? 100.0 * (double)parts[i].bytes / (double)p->rss : 0.0, name);
+    }
+    for (int i = 0; i < in->ngrowing && i < 3; i++) {
+        insight_site_name(in->growing[i].site, name, sizeof name);
+        sysmon_log("  growing: %s at %s/s, %s now", name, format_bytes((uint64_t)in->growing[i].rate, b[0], 32),
+                   format_bytes((uint64_t)in->growing[i].bytes, b[1], 32));
     }
 }
 

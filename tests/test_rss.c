@@ -95,6 +95,11 @@ Test(decomposition, parts_add_up_to_rss)
     cr_assert_eq(b.live_reachable, 225);
     cr_assert_eq(b.allocator_retained, 300);
     cr_assert_eq(b.other, 1000 - 100 - 50 - 400 - 300);
+
+    in.leakscope = 60;                 /* leakscope's own tables come out of "other" */
+    rss_decompose(&in, &b);
+    cr_assert_eq(b.leakscope, 60);
+    cr_assert_eq(b.other, 1000 - 100 - 50 - 400 - 300 - 60);
 }
 
 Test(decomposition, trimmed_free_memory_is_not_counted_as_resident)

@@ -148,7 +148,7 @@ int cmd_diff(int argc, char **argv)
     size_t shown = opt.top > 0 && (size_t)opt.top < n ? (size_t)opt.top : n;
     int is_bytes = opt.sort == SAMPLE_INUSE_SPACE || opt.sort == SAMPLE_ALLOC_SPACE;
     static const char *parts[] = { "rss", "live_reachable", "live_growing", "live_stale", "leaked",
-                                   "allocator_retained", "lazy_free", "program_mmap", "other" };
+                                   "allocator_retained", "lazy_free", "program_mmap", "leakscope", "other" };
 
     if (opt.format == FORMAT_JSON) {
         printf("{\"base\": ");
