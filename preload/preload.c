@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ static struct {
     void *(*mremap)(void *, size_t, size_t, int, ...);
     int (*madvise)(void *, size_t, int);
     int (*pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    int (*sigaction)(int, const struct sigaction *, struct sigaction *);
 } real;
 
 /* ---- bootstrap: memory for dlsym before the real calloc is known ---- */
@@ -99,6 +101,7 @@ static void resolve_real(void)
     FIND(mremap);
     FIND(madvise);
     FIND(pthread_create);
+    FIND(sigaction);
 #undef FIND
     engine_guard--;
 }
@@ -413,6 +416,35 @@ EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(
         engine_guard--;
     }
     return rc;
+}
+
+/* ---- signals: the program's own handlers always win ---- */
+
+EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    if (__builtin_expect(!real.sigaction, 0))
+        resolve_real();
+    if (act && engine_ready && engine_guard == 0) {
+        engine_guard++;
+        sysmon_program_takes_signal(sig);   /* leakscope moves off sig before the program's handler lands */
+        engine_guard--;
+    }
+    return real.sigaction(sig, act, old);
+}
+
+/* signal() reaches glibc's sigaction internally, past our symbol: BSD semantics, as glibc's signal(). */
+EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+    struct sigaction act, old;
+
+    memset(&act, 0, sizeof act);
+    act.sa_handler = handler;
+    sigemptyset(&act.sa_mask);
+    sigaddset(&act.sa_mask, sig);
+    act.sa_flags = SA_RESTART;
+    if (sigaction(sig, &act, &old) != 0)
+        return SIG_ERR;
+    return old.sa_handler;
 }
 
 /* ---- life cycle ---- */

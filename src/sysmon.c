@@ -405,16 +405,67 @@ static int start_thread(void)
     return 0;
 }
 
+static int snapshot_signal, scavenge_signal;
+
+int sysmon_snapshot_signal(void)
+{
+    return snapshot_signal;
+}
+
+/* A real-time signal nobody handles, not one of ours, from the top down (below the scan's); 0 if none. */
+static int free_realtime_signal(void)
+{
+    for (int sig = SIGRTMAX - 8; sig >= SIGRTMIN + 4; sig--) {
+        struct sigaction old;
+        if (sig == snapshot_signal || sig == scavenge_signal || world_owns_signal(sig))
+            continue;
+        if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_DFL && !(old.sa_flags & SA_SIGINFO))
+            return sig;
+    }
+    return 0;
+}
+
+void sysmon_program_takes_signal(int sig)
+{
+    if (sig <= 0)
+        return;
+    world_program_takes_signal(sig);
+    if (sig == snapshot_signal) {
+        int moved = free_realtime_signal();
+        snapshot_signal = moved;
+        if (moved) {
+            handle(moved, on_snapshot_signal, "snapshots");
+            sysmon_log("the program handles signal %d itself: leakscope's snapshots are now on signal %d "
+                       "(kill -%d %d)", sig, moved, moved, (int)getpid());
+        } else {
+            sysmon_log("the program handles signal %d itself and no real-time signal is free: snapshots on "
+                       "signal are off", sig);
+        }
+    }
+    if (sig == scavenge_signal) {
+        int moved = free_realtime_signal();
+        scavenge_signal = moved;
+        if (moved) {
+            handle(moved, on_scavenge_signal, "scavenges");
+            sysmon_log("the program handles signal %d itself: leakscope's scavenging is now on signal %d", sig, moved);
+        } else {
+            sysmon_log("the program handles signal %d itself: scavenging on signal is off", sig);
+        }
+    }
+}
+
 int sysmon_start(void)
 {
     int sig = engine_options()->signal;
 
     sem_init(&wake, 0, 0);
     sem_init(&started, 0, 0);
-    if (sig > 0)
-        handle(sig, on_snapshot_signal, "snapshots");
-    if (engine_options()->scavenge_signal > 0)
-        handle(engine_options()->scavenge_signal, on_scavenge_signal, "scavenges");
+    snapshot_signal = sig > 0 ? sig : 0;
+    scavenge_signal = engine_options()->scavenge_signal > 0 ? engine_options()->scavenge_signal : 0;
+    if (snapshot_signal)
+        handle(snapshot_signal, on_snapshot_signal, "snapshots");
+    if (scavenge_signal)
+        handle(scavenge_signal, on_scavenge_signal, "scavenges");
     int rc = start_thread();
     if (rc != 0)
         sysmon_log("cannot start the background thread (%s); only the exit dump will be written",

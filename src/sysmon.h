@@ -15,6 +15,16 @@ int sysmon_start(void);
 void sysmon_restart_in_child(void);
 /* Write the exit dump and its one-line notice. */
 void sysmon_final_dump(void);
+/*
+ * The program is installing its own disposition for sig (through sigaction
+ * or signal).  If leakscope uses sig, the program gets it: leakscope moves
+ * that use to a free real-time signal, saying so once (or stops using a
+ * signal for it).  Called before the program's sigaction takes effect.
+ */
+void sysmon_program_takes_signal(int sig);
+/* The signals leakscope handles now (0 when none): snapshot, scavenge. */
+int sysmon_snapshot_signal(void);
+
 /* Print a line prefixed "leakscope[pid]: " to the log (stderr by default). */
 void sysmon_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

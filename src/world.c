@@ -84,6 +84,17 @@ static void on_stop_signal(int sig, siginfo_t *info, void *context)
     errno = saved_errno;
 }
 
+int world_owns_signal(int sig)
+{
+    return sig != 0 && sig == stop_signal;
+}
+
+void world_program_takes_signal(int sig)
+{
+    if (sig != 0 && sig == stop_signal)
+        stop_signal = 0;          /* the program's handler replaces ours; the next stop picks another */
+}
+
 /* Pick a real-time signal nobody handles, from the top down, and handle it. */
 static int install_handler(void)
 {

@@ -51,4 +51,9 @@ void world_resume(struct world *w);
 
 pid_t world_gettid(void);
 
+/* Whether sig is the signal the fallback stop method uses. */
+int world_owns_signal(int sig);
+/* The program takes sig: the fallback method picks another signal next time. */
+void world_program_takes_signal(int sig);
+
 #endif

@@ -14,11 +14,11 @@ $(BUILD)/scenarios/%: $(SCENARIO_DIR)/%.c | $(DEPS_STAMP)
 
 TEST_BIN   := $(BUILD)/tests/leakscope-tests
 TEST_SRCS  := tests/helpers.c tests/test_engine.c tests/test_dump.c tests/test_preload.c \
-              tests/test_tool.c tests/test_real.c tests/test_leaks.c tests/test_rss.c tests/test_export.c
+              tests/test_tool.c tests/test_real.c tests/test_leaks.c tests/test_rss.c tests/test_export.c tests/test_reliability.c
 TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_CFLAGS := -std=c11 $(WARN) -O1 -g -Isrc -Itests -pthread -DSCENARIO_DIR='"$(SCENARIO_DIR)"' \
                -DLEAKSCOPE_BUILD_DIR='"$(abspath $(BUILD))"'
-PROG_NAMES := widgets heap_calls mappings threads forker snapshot leaks blocked
+PROG_NAMES := widgets heap_calls mappings threads forker snapshot leaks blocked own_handler
 PROGS      := $(PROG_NAMES:%=$(BUILD)/tests/progs/%) $(BUILD)/tests/progs/cxx_objects \
               $(BUILD)/tests/progs/widgets-nopie $(BUILD)/tests/progs/widgets-stripped \
               $(BUILD)/tests/progs/debuglink/widgets
