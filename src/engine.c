@@ -418,6 +418,7 @@ static const char *reason_name(enum dump_reason reason)
     case DUMP_REASON_SIGNAL: return "signal";
     case DUMP_REASON_PERIODIC: return "periodic";
     case DUMP_REASON_SCAVENGE: return "scavenge";
+    case DUMP_REASON_CRASH: return "crash";
     }
     return "unknown";
 }
@@ -444,12 +445,15 @@ static void build_meta(struct text *t, enum dump_reason reason, int signal, unsi
              options.stale_age_s);
 }
 
-static void build_stats(struct text *t)
+static void build_stats(struct text *t, int crashed)
 {
     struct proc_memory m;
     struct engine_totals tot;
 
-    proc_memory_read(&m);
+    if (crashed)
+        proc_memory_read_without_malloc(&m);
+    else
+        proc_memory_read(&m);
     if (m.rss >= 0)
         text_add(t, "rss_bytes=%lld\n", (long long)m.rss);
     if (m.anon >= 0)
@@ -458,9 +462,10 @@ static void build_stats(struct text *t)
         text_add(t, "lazyfree_bytes=%lld\n", (long long)m.lazy_free);
     if (m.threads >= 0)
         text_add(t, "threads=%lld\n", (long long)m.threads);
-    text_add(t, "mallinfo_arena=%lld\nmallinfo_hblkhd=%lld\nmallinfo_uordblks=%lld\n"
-             "mallinfo_fordblks=%lld\nmallinfo_keepcost=%lld\n", (long long)m.arena, (long long)m.hblkhd,
-             (long long)m.uordblks, (long long)m.fordblks, (long long)m.keepcost);
+    if (m.fordblks >= 0)
+        text_add(t, "mallinfo_arena=%lld\nmallinfo_hblkhd=%lld\nmallinfo_uordblks=%lld\n"
+                 "mallinfo_fordblks=%lld\nmallinfo_keepcost=%lld\n", (long long)m.arena, (long long)m.hblkhd,
+                 (long long)m.uordblks, (long long)m.fordblks, (long long)m.keepcost);
     text_add(t, "madv_free_calls=%llu\nmadv_free_bytes=%llu\n"
              "madv_dontneed_calls=%llu\nmadv_dontneed_bytes=%llu\n"
              "madv_other_calls=%llu\nmadv_other_bytes=%llu\nmadv_free_converted_calls=%llu\n",
@@ -543,22 +548,35 @@ int engine_write_dump(enum dump_reason reason, int signal, struct dump_result *o
     struct text stats = { stats_buf, 0, sizeof stats_buf };
     struct text scan_text = { scan_buf, 0, sizeof scan_buf };
 
-    pthread_mutex_lock(&dump_mutex);
+    int crashed = reason == DUMP_REASON_CRASH;
+    if (crashed) {
+        struct timespec limit;
+        clock_gettime(CLOCK_REALTIME, &limit);
+        limit.tv_sec += 2;
+        if (pthread_mutex_timedlock(&dump_mutex, &limit) != 0) {
+            snprintf(out->path, sizeof out->path, "another dump was being written");
+            return -EBUSY;
+        }
+    } else {
+        pthread_mutex_lock(&dump_mutex);
+    }
     memset(out, 0, sizeof *out);
-    if (options.leak_check &&
+    if (!crashed && options.leak_check &&
         leakcheck_run(reason == DUMP_REASON_EXIT, service_tid, options.stop_method,
                       options.fork_scan && reason != DUMP_REASON_EXIT, &out->scan) == 0) {
         out->scanned = 1;
         build_scan_text(&scan_text, &out->scan);
         leakcheck_totals(&out->scan, suppression_patterns, suppression_count, &out->leaks);
     }
-    insight_compute(out->scanned ? &out->scan : NULL, &out->leaks, options.stale_age_s, &out->insight);
-    insight_text(&out->insight, rss_buf, sizeof rss_buf);
+    if (!crashed) {
+        insight_compute(out->scanned ? &out->scan : NULL, &out->leaks, options.stale_age_s, &out->insight);
+        insight_text(&out->insight, rss_buf, sizeof rss_buf);
+    }
     unsigned seq = next_seq;
     build_meta(&meta, reason, signal, seq);
-    build_stats(&stats);
-    int rc = write_and_publish(meta_buf, stats_buf, out->scanned ? &out->scan : NULL, scan_buf, rss_buf, &seq,
-                               out->path, sizeof out->path);
+    build_stats(&stats, crashed);
+    int rc = write_and_publish(meta_buf, stats_buf, out->scanned ? &out->scan : NULL, scan_buf,
+                               crashed ? NULL : rss_buf, &seq, out->path, sizeof out->path);
     if (rc == 0)
         next_seq = seq + 1;
     pthread_mutex_unlock(&dump_mutex);

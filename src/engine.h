@@ -63,7 +63,8 @@ int64_t engine_mapped_resident(void);
 int64_t engine_uptime_ns(void);
 
 /* Dumps. */
-enum dump_reason { DUMP_REASON_EXIT, DUMP_REASON_SIGNAL, DUMP_REASON_PERIODIC, DUMP_REASON_SCAVENGE };
+enum dump_reason { DUMP_REASON_EXIT, DUMP_REASON_SIGNAL, DUMP_REASON_PERIODIC, DUMP_REASON_SCAVENGE,
+                   DUMP_REASON_CRASH };
 
 struct dump_result {
     char path[PATH_MAX + 128];   /* the dump written, or why none was */
@@ -76,7 +77,9 @@ struct dump_result {
 /*
  * Write a dump now, with a reachability scan first when leak checking is on
  * (serialised with other dumps).  Returns 0 or -errno (out->path then says why).
- * The exit dump is taken by a program thread: its stack is a root.
+ * The exit dump is taken by a program thread: its stack is a root.  A crash
+ * dump (from a fatal signal's handler) has no scan, no mallinfo2 and no RSS
+ * account, and gives up after two seconds if another dump holds the lock.
  */
 int engine_write_dump(enum dump_reason reason, int signal, struct dump_result *out);
 

@@ -104,6 +104,7 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
     opt->interval_ms = 1000;
     opt->stale_age_s = 60;
     opt->scavenge_signal = SIGUSR2;
+    opt->crash_dumps = 1;
 
     /* Relative to the directory the program started in, even if it changes directory later. */
     if (!getcwd(opt->out_dir, sizeof opt->out_dir - 64))
@@ -233,6 +234,13 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
             opt->madv_dontneed = b;
         else
             warnf(warn, arg, "LEAKSCOPE_MADV_DONTNEED='%s' is not 0 or 1; using 0", v);
+    }
+    if ((v = getenv("LEAKSCOPE_CRASH_DUMP")) && *v) {
+        int b = parse_bool(v);
+        if (b >= 0)
+            opt->crash_dumps = b;
+        else
+            warnf(warn, arg, "LEAKSCOPE_CRASH_DUMP='%s' is not 0 or 1; using 1", v);
     }
     if ((v = getenv("LEAKSCOPE_FORK_SCAN")) && *v) {
         int b = parse_bool(v);

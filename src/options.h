@@ -32,6 +32,7 @@ struct leakscope_options {
     int scavenge_after_s;      /* LEAKSCOPE_SCAVENGE: malloc_trim once malloc held much free memory this long; 0 off */
     int scavenge_signal;       /* LEAKSCOPE_SCAVENGE_SIGNAL: malloc_trim on this signal (default USR2), 0 = none */
     int madv_dontneed;         /* LEAKSCOPE_MADV_DONTNEED: turn the program's MADV_FREE into MADV_DONTNEED */
+    int crash_dumps;           /* LEAKSCOPE_CRASH_DUMP: a dump on SIGSEGV, SIGBUS, SIGABRT, SIGFPE (default 1) */
 };
 
 typedef void (*options_warn_fn)(const char *line, void *arg);

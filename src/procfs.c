@@ -134,3 +134,11 @@ void proc_memory_sample(struct proc_memory *m)
     int64_t now = now_ns();
     read_proc(m, now >= mallinfo_next_ns ? fresh_mallinfo() : last_mallinfo, now >= rollup_next_ns);
 }
+
+void proc_memory_read_without_malloc(struct proc_memory *m)
+{
+    struct mallinfo2 none;
+    memset(&none, 0, sizeof none);
+    read_proc(m, none, 1);
+    m->arena = m->hblkhd = m->uordblks = m->fordblks = m->keepcost = -1;
+}

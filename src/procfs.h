@@ -16,6 +16,8 @@ struct proc_memory {
 };
 
 void proc_memory_read(struct proc_memory *m);
+/* The same without mallinfo2 (its fields -1): for a process that may have crashed inside malloc. */
+void proc_memory_read_without_malloc(struct proc_memory *m);
 /*
  * The same for frequent sampling: mallinfo2() walks every free chunk under
  * the arena lock (milliseconds with a million free chunks) and smaps_rollup

@@ -260,7 +260,7 @@ static void text_report(FILE *out, const struct ls_dump *d, struct symbolizer *s
         fprintf(out, "command:   %s\n", dump_meta(d, "cmdline"));
     fprintf(out, "dump:      #%s, written at %s", dump_meta(d, "seq") ? dump_meta(d, "seq") : "?",
             reason && strcmp(reason, "signal") == 0 ? "a signal" : reason ? reason : "?");
-    if (reason && strcmp(reason, "signal") == 0 && dump_meta(d, "signal"))
+    if (reason && (strcmp(reason, "signal") == 0 || strcmp(reason, "crash") == 0) && dump_meta(d, "signal"))
         fprintf(out, " (%s)", dump_meta(d, "signal"));
     fprintf(out, ", %s, %.2f s after start\n\n", when, after);
 

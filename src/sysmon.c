@@ -425,10 +425,56 @@ static int free_realtime_signal(void)
     return 0;
 }
 
+/* ---- fatal signals: a post-mortem dump, then the death the program would have had ---- */
+
+static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE };
+static volatile int crash_handled[sizeof crash_signals / sizeof *crash_signals];
+static int crashing;
+
+static void on_crash(int sig, siginfo_t *info, void *context)
+{
+    static struct dump_result r;
+    int saved = errno;
+
+    (void)context;
+    /* SA_RESETHAND made the action the default again: a fault while dumping just ends the process. */
+    if (engine_guard == 0 && __atomic_exchange_n(&crashing, 1, __ATOMIC_ACQ_REL) == 0) {
+        engine_guard = 1;
+        if (engine_write_dump(DUMP_REASON_CRASH, sig, &r) == 0)
+            sysmon_log("fatal signal %d: post-mortem dump %s", sig, r.path);
+        else
+            sysmon_log("fatal signal %d: no post-mortem dump (%s)", sig, r.path);
+    }
+    errno = saved;
+    /* Sent by kill, raise or abort: send it again, now with the default action.  A fault (SEGV, BUS,
+       FPE from an instruction) recurs by itself when the instruction runs again. */
+    if (info->si_code <= 0)
+        raise(sig);
+}
+
+static void install_crash_handlers(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_crash;
+    sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof crash_signals / sizeof *crash_signals; i++) {
+        struct sigaction old;
+        if (sigaction(crash_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL && !(old.sa_flags & SA_SIGINFO) &&
+            sigaction(crash_signals[i], &sa, NULL) == 0)
+            crash_handled[i] = 1;
+    }
+}
+
 void sysmon_program_takes_signal(int sig)
 {
     if (sig <= 0)
         return;
+    for (size_t i = 0; i < sizeof crash_signals / sizeof *crash_signals; i++)
+        if (crash_signals[i] == sig)
+            crash_handled[i] = 0;         /* the program's own handler decides what a fault means */
     world_program_takes_signal(sig);
     if (sig == snapshot_signal) {
         int moved = free_realtime_signal();
@@ -460,6 +506,8 @@ int sysmon_start(void)
 
     sem_init(&wake, 0, 0);
     sem_init(&started, 0, 0);
+    if (engine_options()->crash_dumps)
+        install_crash_handlers();
     snapshot_signal = sig > 0 ? sig : 0;
     scavenge_signal = engine_options()->scavenge_signal > 0 ? engine_options()->scavenge_signal : 0;
     if (snapshot_signal)

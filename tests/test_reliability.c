@@ -69,3 +69,73 @@ Test(reliability, the_programs_own_signal_handlers_win_and_snapshots_move, .time
     free(log_path);
     free(dir);
 }
+
+/* Run crasher MODE plainly and under leakscope: same stdout, same death; returns the traced run's dumps. */
+static char **crash_both_ways(const char *mode, const char *const env[], char **dir, int *traced_exit, size_t *n)
+{
+    char *argv[] = { PROG("crasher"), (char *)mode, NULL };
+    *dir = make_temp_dir();
+    struct proc_result plain = run_program(argv, NULL, 0, *dir);
+    struct proc_result traced = run_program(argv, env, 1, *dir);
+    cr_assert_eq(traced.exit_code, plain.exit_code, "%s: %d vs %d", mode, traced.exit_code, plain.exit_code);
+    cr_assert_str_eq(traced.out, plain.out);
+    *traced_exit = traced.exit_code;
+    char **dumps = dumps_of(*dir, traced.pid, n);
+    free_result(&plain);
+    free_result(&traced);
+    return dumps;
+}
+
+Test(reliability, a_crash_leaves_a_post_mortem_dump_and_the_same_death)
+{
+    struct { const char *mode; int sig; } cases[] = {
+        { "segv", SIGSEGV }, { "abort", SIGABRT }, { "fpe", SIGFPE }, { "kill", SIGSEGV },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *dir;
+        int exit_code;
+        size_t n;
+        char **dumps = crash_both_ways(cases[i].mode, NULL, &dir, &exit_code, &n);
+        cr_assert_eq(exit_code, 128 + cases[i].sig, "%s died of signal %d", cases[i].mode, exit_code - 128);
+        cr_assert_eq(n, 1, "%s: one post-mortem dump", cases[i].mode);
+        struct ls_dump *d = load_dump(dumps[0]);
+        struct symbolizer *sym = symbolizer_open(d);
+        cr_assert_str_eq(dump_meta(d, "reason"), "crash");
+        cr_assert_eq(atoi(dump_meta(d, "signal")), cases[i].sig);
+        const struct ls_site *s = site_calling(d, sym, "before_crash", 1, 0);
+        cr_assert_not_null(s);
+        cr_assert_eq(s->inuse_space, 5000, "what was live when it died");
+        symbolizer_close(sym);
+        dump_free(d);
+        free_paths(dumps);
+        free(dir);
+    }
+}
+
+Test(reliability, a_fault_the_program_handles_itself_is_left_to_it)
+{
+    char *dir;
+    int exit_code;
+    size_t n;
+    char **dumps = crash_both_ways("handled", NULL, &dir, &exit_code, &n);
+    cr_assert_eq(exit_code, 0);
+    cr_assert_eq(n, 1, "only the exit dump");
+    struct ls_dump *d = load_dump(dumps[0]);
+    cr_assert_str_eq(dump_meta(d, "reason"), "exit");
+    dump_free(d);
+    free_paths(dumps);
+    free(dir);
+}
+
+Test(reliability, crash_dumps_can_be_turned_off)
+{
+    char *dir;
+    int exit_code;
+    size_t n;
+    const char *env[] = { "LEAKSCOPE_CRASH_DUMP=0", NULL };
+    char **dumps = crash_both_ways("segv", env, &dir, &exit_code, &n);
+    cr_assert_eq(exit_code, 128 + SIGSEGV);
+    cr_assert_eq(n, 0);
+    free_paths(dumps);
+    free(dir);
+}
