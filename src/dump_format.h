@@ -23,7 +23,7 @@
  *
  *   META     text, one "key=value\n" per line (values never contain '\n'):
  *            format, version, pid, ppid, exe, cmdline, reason (exit | signal | periodic |
- *            scavenge), signal, seq, time_unix_ns, start_unix_ns, depth, interval_ms,
+ *            scavenge | crash | interval), signal, seq, time_unix_ns, start_unix_ns, depth, interval_ms,
  *            stale_age_s, leakscope_version.
  *   STATS    text "key=value\n" lines, all decimal integers: rss_bytes,
  *            anon_bytes, lazyfree_bytes (absent when the kernel has no

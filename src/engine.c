@@ -419,6 +419,7 @@ static const char *reason_name(enum dump_reason reason)
     case DUMP_REASON_PERIODIC: return "periodic";
     case DUMP_REASON_SCAVENGE: return "scavenge";
     case DUMP_REASON_CRASH: return "crash";
+    case DUMP_REASON_INTERVAL: return "interval";
     }
     return "unknown";
 }
@@ -561,7 +562,7 @@ int engine_write_dump(enum dump_reason reason, int signal, struct dump_result *o
         pthread_mutex_lock(&dump_mutex);
     }
     memset(out, 0, sizeof *out);
-    if (!crashed && options.leak_check &&
+    if (!crashed && reason != DUMP_REASON_INTERVAL && options.leak_check &&
         leakcheck_run(reason == DUMP_REASON_EXIT, service_tid, options.stop_method,
                       options.fork_scan && reason != DUMP_REASON_EXIT, &out->scan) == 0) {
         out->scanned = 1;

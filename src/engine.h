@@ -64,7 +64,7 @@ int64_t engine_uptime_ns(void);
 
 /* Dumps. */
 enum dump_reason { DUMP_REASON_EXIT, DUMP_REASON_SIGNAL, DUMP_REASON_PERIODIC, DUMP_REASON_SCAVENGE,
-                   DUMP_REASON_CRASH };
+                   DUMP_REASON_CRASH, DUMP_REASON_INTERVAL };   /* INTERVAL: LEAKSCOPE_DUMP_INTERVAL, no scan */
 
 struct dump_result {
     char path[PATH_MAX + 128];   /* the dump written, or why none was */

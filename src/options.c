@@ -105,6 +105,7 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
     opt->stale_age_s = 60;
     opt->scavenge_signal = SIGUSR2;
     opt->crash_dumps = 1;
+    opt->dump_keep = 3;
 
     /* Relative to the directory the program started in, even if it changes directory later. */
     if (!getcwd(opt->out_dir, sizeof opt->out_dir - 64))
@@ -234,6 +235,22 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
             opt->madv_dontneed = b;
         else
             warnf(warn, arg, "LEAKSCOPE_MADV_DONTNEED='%s' is not 0 or 1; using 0", v);
+    }
+    if ((v = getenv("LEAKSCOPE_DUMP_INTERVAL")) && *v) {
+        char *end;
+        errno = 0;
+        double secs = strtod(v, &end);
+        if (errno || end == v || *end || secs < 0 || secs > 86400 || (secs > 0 && secs < 0.01))
+            warnf(warn, arg, "LEAKSCOPE_DUMP_INTERVAL='%s' is not a number of seconds from 0.01 to 86400 "
+                  "(0 = off); periodic dumps are off", v);
+        else
+            opt->dump_interval_ms = (int)(secs * 1000 + 0.5);
+    }
+    if ((v = getenv("LEAKSCOPE_DUMP_KEEP")) && *v) {
+        if (parse_long(v, 1, 1000, &n) == 0)
+            opt->dump_keep = (int)n;
+        else
+            warnf(warn, arg, "LEAKSCOPE_DUMP_KEEP='%s' is not a whole number from 1 to 1000; using 3", v);
     }
     if ((v = getenv("LEAKSCOPE_CRASH_DUMP")) && *v) {
         int b = parse_bool(v);

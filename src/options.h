@@ -33,6 +33,8 @@ struct leakscope_options {
     int scavenge_signal;       /* LEAKSCOPE_SCAVENGE_SIGNAL: malloc_trim on this signal (default USR2), 0 = none */
     int madv_dontneed;         /* LEAKSCOPE_MADV_DONTNEED: turn the program's MADV_FREE into MADV_DONTNEED */
     int crash_dumps;           /* LEAKSCOPE_CRASH_DUMP: a dump on SIGSEGV, SIGBUS, SIGABRT, SIGFPE (default 1) */
+    int dump_interval_ms;      /* LEAKSCOPE_DUMP_INTERVAL: periodic dumps without a scan, 0 = none */
+    int dump_keep;             /* LEAKSCOPE_DUMP_KEEP: how many of those to keep (default 3) */
 };
 
 typedef void (*options_warn_fn)(const char *line, void *arg);

@@ -273,6 +273,27 @@ static void periodic_scan(void)
                    format_count(r.leaks.blocks[BLOCK_DIRECT] + r.leaks.blocks[BLOCK_INDIRECT], c, sizeof c));
 }
 
+/* LEAKSCOPE_DUMP_INTERVAL: a dump without a scan, keeping the last LEAKSCOPE_DUMP_KEEP of them. */
+static void interval_dump(void)
+{
+    static struct dump_result r;
+    static char kept[1000][PATH_MAX + 128];
+    static int nkept, oldest;
+    int keep = engine_options()->dump_keep;
+
+    if (engine_write_dump(DUMP_REASON_INTERVAL, 0, &r) != 0) {
+        sysmon_log("periodic dump not written: %s", r.path);
+        return;
+    }
+    if (nkept == keep) {
+        unlink(kept[oldest]);
+        snprintf(kept[oldest], sizeof kept[oldest], "%s", r.path);
+        oldest = (oldest + 1) % keep;
+    } else {
+        snprintf(kept[nkept++], sizeof kept[0], "%s", r.path);
+    }
+}
+
 static int64_t monotonic_ns(void)
 {
     struct timespec ts;
@@ -308,7 +329,8 @@ static void *sysmon_main(void *arg)
     sigset_t all;
     const struct leakscope_options *opt = engine_options();
     int64_t interval = (int64_t)opt->interval_ms * 1000000, scan_interval = (int64_t)opt->scan_interval_ms * 1000000;
-    int64_t next_sample, next_scan;
+    int64_t dump_interval = (int64_t)opt->dump_interval_ms * 1000000;
+    int64_t next_sample, next_scan, next_dump;
 
     (void)arg;
     engine_guard = 1;                 /* nothing this thread allocates is the program's */
@@ -318,8 +340,11 @@ static void *sysmon_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     next_sample = monotonic_ns();
     next_scan = scan_interval > 0 ? next_sample + scan_interval : INT64_MAX;
+    next_dump = dump_interval > 0 ? next_sample + dump_interval : INT64_MAX;
     for (;;) {
         int64_t now = monotonic_ns(), wake_at = next_sample < next_scan ? next_sample : next_scan;
+        if (next_dump < wake_at)
+            wake_at = next_dump;
         if (wake_at > now) {
             struct timespec ts = { wake_at / 1000000000, wake_at % 1000000000 };
             sem_clockwait(&wake, CLOCK_MONOTONIC, &ts);     /* a signal, or the time */
@@ -344,6 +369,10 @@ static void *sysmon_main(void *arg)
         if (now >= next_scan) {
             periodic_scan();
             next_scan = monotonic_ns() + scan_interval;
+        }
+        if (now >= next_dump) {
+            interval_dump();
+            next_dump = monotonic_ns() + dump_interval;
         }
     }
     return NULL;

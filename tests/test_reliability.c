@@ -139,3 +139,53 @@ Test(reliability, crash_dumps_can_be_turned_off)
     free_paths(dumps);
     free(dir);
 }
+
+Test(reliability, periodic_dumps_leave_a_recent_snapshot_even_after_sigkill, .timeout = 60)
+{
+    char *dir = make_temp_dir();
+    int to_child[2], from_child[2];
+    pipe(to_child);
+    pipe(from_child);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(to_child[0], 0);
+        dup2(from_child[1], 1);
+        close(to_child[1]);
+        close(from_child[0]);
+        setenv("LD_PRELOAD", LIB_PATH, 1);
+        setenv("LEAKSCOPE_OUT", dir, 1);
+        setenv("LEAKSCOPE_DUMP_INTERVAL", "0.05", 1);
+        setenv("LEAKSCOPE_DUMP_KEEP", "2", 1);
+        execl(PROG("snapshot"), PROG("snapshot"), (char *)NULL);
+        _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    FILE *out = fdopen(from_child[0], "r");
+    char line[128];
+    cr_assert_not_null(fgets(line, sizeof line, out));   /* READY */
+    usleep(500000);                                     /* about ten periodic dumps */
+    kill(pid, SIGKILL);                                 /* the OOM killer's way: no exit dump */
+    waitpid(pid, NULL, 0);
+    fclose(out);
+    close(to_child[1]);
+
+    size_t n;
+    char **dumps = dumps_of(dir, pid, &n);
+    cr_assert_eq(n, 2, "the last LEAKSCOPE_DUMP_KEEP=2 periodic dumps are kept, the older ones removed");
+    struct ls_dump *d = load_dump(dumps[1]);
+    struct symbolizer *sym = symbolizer_open(d);
+    cr_assert_str_eq(dump_meta(d, "reason"), "interval");
+    cr_assert_eq(d->nscan, 0, "periodic dumps skip the scan");
+    const struct ls_site *held = site_calling(d, sym, "hold_blocks", 1, 0);
+    cr_assert_not_null(held);
+    cr_assert_eq(held->inuse_space, 40960, "what the killed process held");
+    int dump_pid;
+    unsigned seq = 0;
+    sscanf(strrchr(dumps[1], '/') + 1, "leakscope.%d.%u.lsd", &dump_pid, &seq);
+    cr_assert_gt(seq, 1, "not among the first dumps: older ones were rotated out (%s)", dumps[1]);
+    symbolizer_close(sym);
+    dump_free(d);
+    free_paths(dumps);
+    free(dir);
+}
