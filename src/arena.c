@@ -35,7 +35,7 @@ static pthread_mutex_t meta_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct { void *addr; size_t len; } mappings[MAPPINGS_MAX];
 static size_t nmappings;
 static int mappings_overflowed;
-static pthread_mutex_t mappings_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t mappings_mutex = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
 static void remember(void *addr, size_t len)
 {
@@ -193,10 +193,41 @@ void meta_lock_for_fork(void)
 void meta_unlock_after_fork(int in_child)
 {
     if (in_child) {
+        pthread_mutexattr_t recursive;
+        pthread_mutexattr_init(&recursive);
+        pthread_mutexattr_settype(&recursive, PTHREAD_MUTEX_RECURSIVE);
         pthread_mutex_init(&meta_mutex, NULL);
-        pthread_mutex_init(&mappings_mutex, NULL);
+        pthread_mutex_init(&mappings_mutex, &recursive);
+        pthread_mutexattr_destroy(&recursive);
     } else {
         pthread_mutex_unlock(&mappings_mutex);
         pthread_mutex_unlock(&meta_mutex);
     }
+}
+
+void meta_registry_lock(void)
+{
+    pthread_mutex_lock(&mappings_mutex);
+}
+
+void meta_registry_unlock(void)
+{
+    pthread_mutex_unlock(&mappings_mutex);
+}
+
+size_t meta_registry_copy(struct meta_range *out, size_t max)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < nmappings && n < max; i++, n++) {
+        /* Insertion sort: the registry is small. */
+        struct meta_range r = { (uintptr_t)mappings[i].addr, (uintptr_t)mappings[i].addr + mappings[i].len };
+        size_t at = n;
+        while (at > 0 && out[at - 1].start > r.start) {
+            out[at] = out[at - 1];
+            at--;
+        }
+        out[at] = r;
+    }
+    return n;
 }

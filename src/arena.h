@@ -11,6 +11,7 @@
 #define LEAKSCOPE_ARENA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 void *meta_alloc(size_t size);             /* zero-filled; NULL when out of memory */
 void meta_free(void *ptr, size_t size);    /* size must be the size passed to meta_alloc */
@@ -20,6 +21,20 @@ void meta_unmap(void *ptr, size_t size);
 
 size_t meta_bytes_mapped(void);            /* all memory leakscope has mapped, for the benchmark */
 size_t meta_bytes_resident(void);          /* the part of it in RAM (mincore) */
+
+/*
+ * leakscope's own mappings, so the reachability scan can cut them out of its
+ * roots: the kernel merges adjacent anonymous mappings, so a thread's TLS
+ * mapping can share a VMA with leakscope's tables.  The scanner holds the
+ * registry lock (recursive) from before it stops the world until after.
+ */
+struct meta_range {
+    uintptr_t start, end;
+};
+void meta_registry_lock(void);
+void meta_registry_unlock(void);
+/* The mappings, sorted by address, into out (at most max); how many.  Caller holds the registry lock. */
+size_t meta_registry_copy(struct meta_range *out, size_t max);
 
 /* fork(): the parent takes the lock before fork, both sides release it after. */
 void meta_lock_for_fork(void);

@@ -82,14 +82,31 @@ static int collect_segment(struct dl_phdr_info *info, size_t size, void *arg)
 struct root_ctx {
     struct scan_heap *heap;
     uint64_t root_bytes;
+    const struct meta_range *own;     /* leakscope's mappings, sorted: never roots */
+    size_t nown;
 };
 
+/* A readable piece of a root range, less leakscope's own mappings. */
 static void scan_piece(uintptr_t start, uintptr_t end, void *arg)
 {
     struct root_ctx *ctx = arg;
 
-    ctx->root_bytes += end - start;
-    scan_root_range(ctx->heap, start, end);
+    for (size_t i = 0; i < ctx->nown && start < end; i++) {
+        const struct meta_range *own = &ctx->own[i];
+        if (own->end <= start)
+            continue;
+        if (own->start >= end)
+            break;
+        if (own->start > start) {
+            ctx->root_bytes += own->start - start;
+            scan_root_range(ctx->heap, start, own->start);
+        }
+        start = own->end;
+    }
+    if (start < end) {
+        ctx->root_bytes += end - start;
+        scan_root_range(ctx->heap, start, end);
+    }
 }
 
 static void root(struct root_ctx *ctx, const struct memory_map *map, uintptr_t start, uintptr_t end)
@@ -218,6 +235,9 @@ static int scan_frozen(const struct frozen *f, struct leak_scan *out)
     struct scan_heap heap = { .blocks = buf.blocks, .state = buf.states, .count = count, .stack = buf.stack,
                               .pages = buf.pages, .page_capacity = page_capacity };
     struct root_ctx ctx = { .heap = &heap };
+    static struct meta_range own[4096];
+    ctx.own = own;
+    ctx.nown = meta_registry_copy(own, sizeof own / sizeof *own);   /* after our own buffers exist */
     memset(buf.states, 0, count);
     memset(buf.pages, 0, page_capacity * sizeof *buf.pages);
     scan_index_pages(&heap);
@@ -336,6 +356,7 @@ int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, int stop_method
     getcontext(&own);
     struct frozen f = { &segs, &world, scanner_is_program_thread, (uintptr_t)&own, (uintptr_t)pthread_self() };
 
+    meta_registry_lock();          /* before the world stops: no stopped thread may hold it */
     regions_lock();
     live_lock_all();
     out->time_unix_ns = now_ns(CLOCK_REALTIME);
@@ -343,6 +364,7 @@ int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, int stop_method
     if (world_stop(&world, skip_tid, STOP_TIMEOUT_MS, stop_method) != 0) {
         live_unlock_all(0);
         regions_unlock(0);
+        meta_registry_unlock();
         meta_unmap(segs.items, segs.capacity * sizeof *segs.items);
         return -1;
     }
@@ -359,6 +381,7 @@ int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, int stop_method
     out->pause_ns = now_ns(CLOCK_MONOTONIC) - stop_started;
     live_unlock_all(0);
     regions_unlock(0);
+    meta_registry_unlock();
     meta_unmap(segs.items, segs.capacity * sizeof *segs.items);
 
     if (child > 0) {
