@@ -362,6 +362,12 @@ static int tracer_main(void *arg)
 {
     struct tracer_job *job = arg;
 
+    /* If the program dies while its threads are stopped, the tracer must not outlive it: it shares the
+       program's memory and would keep all of it alive. */
+    syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (syscall(SYS_getppid) != job->process)
+        syscall(SYS_exit, 0);
+
     for (int round = 0; round < MAX_ROUNDS; round++) {
         pid_t current[4096];
         size_t n = list_threads(job->process, current, sizeof current / sizeof *current), added = 0;
@@ -398,8 +404,12 @@ static int tracer_main(void *arg)
     }
     atomic_store(&job->phase, TRACER_STOPPED);
     futex(&job->phase, FUTEX_WAKE, 1, NULL);
-    while (atomic_load(&job->phase) != TRACER_RESUME)
-        futex(&job->phase, FUTEX_WAIT, TRACER_STOPPED, NULL);
+    while (atomic_load(&job->phase) != TRACER_RESUME) {
+        struct timespec second = { 1, 0 };
+        futex(&job->phase, FUTEX_WAIT, TRACER_STOPPED, &second);
+        if (syscall(SYS_kill, job->process, 0) != 0)
+            break;                         /* the program is gone: let go of what is left */
+    }
 finish:
     for (size_t i = 0; i < job->count; i++)
         ptrace_raw(PTRACE_DETACH, job->threads[i].tid, NULL, NULL);
