@@ -6,7 +6,7 @@
 set -eu
 
 build="make gcc g++ libc6-dev pkg-config libunwind-dev uthash-dev libcriterion-dev libdw-dev libelf-dev zlib1g-dev"
-test_extra="python3 perl sqlite3 valgrind golang-go chromium"
+test_extra="python3 perl sqlite3 valgrind golang-go chromium git"
 
 case "${1:-build}" in
     build) wanted="$build" ;;

@@ -125,3 +125,9 @@ Test(real, gcc_compiling_a_file, .timeout = 180)
     free(dumps);
     free(dir);
 }
+
+Test(real, git, .timeout = 120)
+{
+    char *argv[] = { "git", "-C", LEAKSCOPE_BUILD_DIR "/..", "log", "--oneline", "-5", NULL };
+    assert_same_with_preload(argv, NULL, 20);
+}

@@ -189,3 +189,40 @@ Test(reliability, periodic_dumps_leave_a_recent_snapshot_even_after_sigkill, .ti
     free_paths(dumps);
     free(dir);
 }
+
+/* Same stdout, filtered stderr and status with and without the preload. */
+static void assert_unchanged(char *const argv[], const char *const env[])
+{
+    char *dir = make_temp_dir();
+    struct proc_result plain = run_program(argv, NULL, 0, dir);
+    struct proc_result traced = run_program(argv, env, 1, dir);
+    char *err = without_leakscope_lines(traced.err);
+    cr_assert_eq(traced.exit_code, plain.exit_code, "%s %s: %d vs %d", argv[0], argv[1], traced.exit_code,
+                 plain.exit_code);
+    cr_assert_str_eq(traced.out, plain.out);
+    cr_assert_str_eq(err, plain.err);
+    free(err);
+    free_result(&plain);
+    free_result(&traced);
+    free(dir);
+}
+
+Test(reliability, programs_rough_on_their_environment_are_unaffected, .timeout = 120)
+{
+    const char *modes[] = { "closefds", "exit", "threads", "vfork" };
+    for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
+        char *argv[] = { PROG("hostile"), (char *)modes[i], NULL };
+        assert_unchanged(argv, NULL);
+    }
+    /* Scans every 20 ms while 1000 threads come and go. */
+    char *threads[] = { PROG("hostile"), "threads", NULL };
+    const char *scans[] = { "LEAKSCOPE_SCAN_INTERVAL=0.02", NULL };
+    assert_unchanged(threads, scans);
+}
+
+Test(reliability, an_address_space_limit_costs_the_program_nothing, .timeout = 60)
+{
+    /* 300 MB of address space: leakscope's own mappings may fail; the program must not. */
+    char *argv[] = { "sh", "-c", "ulimit -v 300000 && exec \"$0\"", PROG("widgets"), NULL };
+    assert_unchanged(argv, NULL);
+}
