@@ -62,6 +62,7 @@ $(TOOL): $(TOOL_OBJS) $(READER_OBJS)
 include tests/tests.mk
 include demo/demo.mk
 include bench/bench.mk
+include fuzz/fuzz.mk
 
 # leakscope finds the library in ../lib/leakscope/ relative to its own binary.
 install: $(LIB) $(TOOL)
