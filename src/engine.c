@@ -562,9 +562,15 @@ int engine_write_dump(enum dump_reason reason, int signal, struct dump_result *o
         pthread_mutex_lock(&dump_mutex);
     }
     memset(out, 0, sizeof *out);
-    if (!crashed && reason != DUMP_REASON_INTERVAL && options.leak_check &&
-        leakcheck_run(reason == DUMP_REASON_EXIT, service_tid, options.stop_method,
-                      options.fork_scan && reason != DUMP_REASON_EXIT, &out->scan) == 0) {
+    int scan_rc = 1;
+    if (!crashed && reason != DUMP_REASON_INTERVAL && options.leak_check)
+        scan_rc = leakcheck_run(reason == DUMP_REASON_EXIT, service_tid, options.stop_method,
+                                options.fork_scan && reason != DUMP_REASON_EXIT, &out->scan);
+    if (scan_rc == -2)
+        out->scan_skipped = "/proc cannot be read, so neither the readable memory nor the threads are known";
+    else if (scan_rc == -1)
+        out->scan_skipped = "the other threads could not be stopped";
+    if (scan_rc == 0) {
         out->scanned = 1;
         build_scan_text(&scan_text, &out->scan);
         leakcheck_totals(&out->scan, suppression_patterns, suppression_count, &out->leaks);

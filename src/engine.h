@@ -69,6 +69,7 @@ enum dump_reason { DUMP_REASON_EXIT, DUMP_REASON_SIGNAL, DUMP_REASON_PERIODIC, D
 struct dump_result {
     char path[PATH_MAX + 128];   /* the dump written, or why none was */
     int scanned;                 /* a reachability scan ran (options: leak_check) */
+    const char *scan_skipped;    /* why a scan that was due did not run, or NULL */
     struct leak_scan scan;
     struct leak_totals leaks;
     struct insight insight;      /* why RSS is what it is */

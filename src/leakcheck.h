@@ -37,7 +37,8 @@ struct leak_scan {
  * skip_tid: a thread neither stopped nor scanned (leakscope's own);
  * stop_method: STOP_* (options.h); in_copy: scan a fork()ed copy, so the
  * program is stopped only while it is forked (falls back to scanning in place).
- * Returns 0, or -1 when the world could not be stopped (*out then empty).
+ * Returns 0, -1 when the world could not be stopped, -2 when /proc cannot be
+ * read (no scan is possible then); *out is empty on failure.
  * The result stays valid until the next scan.
  */
 int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, int stop_method, int in_copy,

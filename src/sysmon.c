@@ -137,8 +137,12 @@ static void print_leaks(const char *when, const struct dump_result *r)
     const struct leak_totals *l = &r->leaks;
     char b[5][32], c[5][32], frames[512];
 
-    if (!r->scanned)
+    if (!r->scanned) {
+        static int said;
+        if (r->scan_skipped && !said++)
+            sysmon_log("leak check %s skipped: %s", when, r->scan_skipped);
         return;
+    }
     format_count(l->bytes[BLOCK_DIRECT], b[0], sizeof b[0]);
     format_count(l->blocks[BLOCK_DIRECT], c[0], sizeof c[0]);
     format_count(l->bytes[BLOCK_INDIRECT], b[1], sizeof b[1]);

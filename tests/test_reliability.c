@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,4 +226,27 @@ Test(reliability, an_address_space_limit_costs_the_program_nothing, .timeout = 6
     /* 300 MB of address space: leakscope's own mappings may fail; the program must not. */
     char *argv[] = { "sh", "-c", "ulimit -v 300000 && exec \"$0\"", PROG("widgets"), NULL };
     assert_unchanged(argv, NULL);
+}
+
+Test(reliability, without_proc_the_leak_check_is_skipped_not_wrong, .timeout = 60)
+{
+    /* Containers sometimes run without /proc.  Then neither the readable memory nor the threads are
+       known, and a scan would call every block leaked; leakscope must say it skipped the check. */
+    if (geteuid() != 0 || system("unshare -m true 2>/dev/null") != 0)
+        cr_skip_test("needs root and unshare(1) to hide /proc in a private mount namespace");
+    char *dir = make_temp_dir();
+    char *argv[] = { "unshare", "-m", "sh", "-c",
+                     "mount -t tmpfs none /proc && LD_PRELOAD=\"$0\" exec \"$1\" global",
+                     LIB_PATH, PROG("leaks"), NULL };
+    char out_env[PATH_MAX + 16];
+    snprintf(out_env, sizeof out_env, "LEAKSCOPE_OUT=%s", dir);
+    const char *env[] = { out_env, NULL };
+    struct proc_result r = run_program(argv, env, 0, dir);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "global done\n");
+    cr_assert_not_null(strstr(r.err, "leak check at exit skipped: /proc cannot be read"), "%s", r.err);
+    cr_assert_null(strstr(r.err, "directly leaked"), "no leak report built on a blind scan: %s", r.err);
+    cr_assert_eq(count_dumps(dir), 1, "the dump is still written");
+    free_result(&r);
+    free(dir);
 }
