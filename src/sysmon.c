@@ -285,9 +285,17 @@ static void interval_dump(void)
     static int nkept, oldest;
     int keep = engine_options()->dump_keep;
 
+    static int failing;
+
+    /* A full disk fails every interval: say so once, and again when dumps are written again. */
     if (engine_write_dump(DUMP_REASON_INTERVAL, 0, &r) != 0) {
-        sysmon_log("periodic dump not written: %s", r.path);
+        if (!failing++)
+            sysmon_log("periodic dumps not written: %s; the older ones are kept", r.path);
         return;
+    }
+    if (failing) {
+        sysmon_log("periodic dumps written again after %d failures: %s", failing, r.path);
+        failing = 0;
     }
     if (nkept == keep) {
         unlink(kept[oldest]);

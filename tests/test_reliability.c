@@ -250,3 +250,41 @@ Test(reliability, without_proc_the_leak_check_is_skipped_not_wrong, .timeout = 6
     free_result(&r);
     free(dir);
 }
+
+static size_t occurrences(const char *text, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+Test(reliability, a_full_disk_is_said_once_and_dumps_resume_when_space_returns, .timeout = 60)
+{
+    if (geteuid() != 0 || system("unshare -m true 2>/dev/null") != 0)
+        cr_skip_test("needs root and unshare(1) to mount a small tmpfs in a private mount namespace");
+    char *dir = make_temp_dir();
+    /* A 64 KiB filesystem with 4 KiB free: too little for a dump.  The exit dump of widgets fails; then
+       snapshot's periodic dumps fail until the filler is removed, and succeed after. */
+    char *argv[] = { "unshare", "-m", "sh", "-c",
+                     "d=$3; mount -t tmpfs -o size=64k none \"$d\" || exit 99\n"
+                     "dd if=/dev/zero of=\"$d/fill\" bs=1k count=60 2>/dev/null\n"
+                     "LEAKSCOPE_OUT=\"$d\" LD_PRELOAD=\"$0\" \"$1\" || exit 98\n"
+                     "ls \"$d\" | grep -c lsd\n"
+                     "(sleep 0.5; rm \"$d/fill\"; sleep 0.5; echo) | LEAKSCOPE_OUT=\"$d\" LEAKSCOPE_DUMP_INTERVAL=0.02 "
+                     "LEAKSCOPE_DUMP_KEEP=2 LD_PRELOAD=\"$0\" \"$2\" || exit 97\n"
+                     "ls \"$d\" | grep -c '^leakscope.*lsd$'\n",
+                     LIB_PATH, PROG("widgets"), PROG("snapshot"), dir, NULL };
+    struct proc_result r = run_program(argv, NULL, 0, dir);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    /* widgets' output, no dump; snapshot's output, two periodic dumps and the exit dump. */
+    int pid;
+    cr_assert_eq(sscanf(r.out, "widgets ready\n0\nREADY %d\nread ok\n3\n", &pid), 1, "%s", r.out);
+    cr_assert_str_eq(strstr(r.out, "read ok"), "read ok\n3\n");
+    cr_assert_eq(occurrences(r.err, "exit dump not written: cannot write a dump in"), 1, "%s", r.err);
+    cr_assert_eq(occurrences(r.err, "No space left on device"), 2, "%s", r.err);
+    cr_assert_eq(occurrences(r.err, "periodic dumps not written"), 1, "said once, not every 20 ms: %s", r.err);
+    cr_assert_eq(occurrences(r.err, "periodic dumps written again"), 1, "%s", r.err);
+    free_result(&r);
+    free(dir);
+}
