@@ -78,7 +78,8 @@ SANITIZE := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 test-asan: all $(PROGS)
 	$(MAKE) BUILD=build-asan CFLAGS="$(SANITIZE)" LDFLAGS="$(SANITIZE)" build-asan/leakscope build-asan/tests/leakscope-tests
 	ASAN_OPTIONS=detect_leaks=1 build-asan/tests/leakscope-tests --filter '@(sites|live|regions|options|dump|growth|decomposition)/*'
-	sh tests/asan-tools.sh build-asan/leakscope $(LIB) $(BUILD)/tests/progs
+	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		sh tests/check-tools.sh "" build-asan/leakscope $(LIB) $(BUILD)/tests/progs
 
 clean:
 	rm -rf $(BUILD) build-asan

@@ -2,8 +2,8 @@
  * dump_format.h - the .lsd dump file format, version 1.
  *
  * The dump is the only interface between a traced process and every report.
- * This header is its specification (docs/dump-format.md says the same in
- * prose); the writer is dump_write.c and the one reader is dump_read.c.
+ * This header is its specification; the writer is dump_write.c and the one
+ * reader is dump_read.c.
  *
  * All integers are little-endian.  A file is a 16-byte header followed by
  * sections; the last section is END.

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "dump_format.h"
 #include "dump_read.h"
@@ -164,6 +165,51 @@ Test(dump, oversized_section_length_is_refused)
     memcpy(data + DUMP_HEADER_SIZE + 8, &huge, 8);   /* the first section's length */
     cr_assert_eq(parse(data, len, &d, err), -1);
     cr_assert_not_null(strstr(err, "truncated: section META says"), "%s", err);
+    free(data);
+}
+
+/* Structure confusion, which checksums cannot catch: every section relabelled as every other type, with a
+   checksum made valid for the new label.  Each file is either read (and released) or refused with one
+   line; never a crash, which Criterion would report. */
+Test(dump, a_section_under_another_sections_label_is_read_safely_or_refused)
+{
+    size_t len;
+    unsigned char *data = sample_dump(&len);
+    struct ls_dump *d;
+    char err[512];
+    int refused = 0, tried = 0;
+
+    for (size_t off = DUMP_HEADER_SIZE; off + DUMP_SECTION_HEADER_SIZE <= len;) {
+        uint32_t type, crc;
+        uint64_t length;
+        memcpy(&type, data + off, 4);
+        memcpy(&crc, data + off + 4, 4);
+        memcpy(&length, data + off + 8, 8);
+        if (type == DUMP_SECTION_END)
+            break;
+        for (uint32_t label = DUMP_SECTION_META; label <= DUMP_SECTION_RSS; label++) {
+            if (label == type)
+                continue;
+            uint32_t forged;
+            memcpy(data + off, &label, 4);
+            forged = (uint32_t)crc32(0, data + off, 4);
+            forged = (uint32_t)crc32(forged, data + off + DUMP_SECTION_HEADER_SIZE, (uInt)length);
+            memcpy(data + off + 4, &forged, 4);
+            tried++;
+            if (parse(data, len, &d, err) == 0) {
+                dump_free(d);
+            } else {
+                refused++;
+                cr_assert_null(strchr(err, '\n'), "one line: %s", err);
+                cr_assert_eq(strncmp(err, "test.lsd: ", 10), 0, "names the file: %s", err);
+            }
+        }
+        memcpy(data + off, &type, 4);
+        memcpy(data + off + 4, &crc, 4);
+        off += DUMP_SECTION_HEADER_SIZE + length;
+    }
+    cr_assert_gt(tried, 40, "every section of the sample was relabelled (%d)", tried);
+    cr_assert_gt(refused, 0, "binary payloads under the wrong label are noticed");
     free(data);
 }
 

@@ -131,3 +131,16 @@ Test(real, git, .timeout = 120)
     char *argv[] = { "git", "-C", LEAKSCOPE_BUILD_DIR "/..", "log", "--oneline", "-5", NULL };
     assert_same_with_preload(argv, NULL, 20);
 }
+
+Test(real, a_multithreaded_cxx_program, .timeout = 60)
+{
+    char *argv[] = { PROG("cxx_objects"), NULL };   /* std::thread, std::string, map, vector, exceptions */
+    assert_same_with_preload(argv, NULL, 3);
+}
+
+Test(real, a_program_that_forks_and_execs, .timeout = 60)
+{
+    /* The shell forks and execs each command of the pipeline; every one of them runs under the preload. */
+    char *argv[] = { "sh", "-c", "printf 'b\\na\\nb\\n' | sort | uniq -c; cat /no/such/file; expr 2 + 3", NULL };
+    assert_same_with_preload(argv, NULL, 3);
+}

@@ -49,6 +49,19 @@ $(TEST_BIN): $(TEST_OBJS) $(sort $(ENGINE_OBJS) $(READER_OBJS))
 test: $(TEST_DEPS_STAMP) $(LIB) $(TOOL) $(PROGS) $(SCENARIOS) $(TEST_BIN)
 	$(TEST_BIN) $(TEST_ARGS)
 
+# `make test-real`: only the suites that run real programs (python3, perl, sqlite3, gcc, git, C++ threads,
+# fork and exec) and hostile ones (own signal handlers, crashes, closed descriptors, _exit, 1,000 threads,
+# vfork, ulimit -v, no /proc, a full disk), with and without the preload.  `make test` runs them too.
+.PHONY: test-real
+test-real:
+	$(MAKE) test TEST_ARGS="--filter '@(real|reliability)/*'"
+
+# `make test-valgrind`: every tool command under valgrind memcheck; an error or a definite leak fails.
+.PHONY: test-valgrind
+test-valgrind: $(TEST_DEPS_STAMP) $(LIB) $(TOOL) $(PROGS)
+	sh tests/check-tools.sh "valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=9" \
+		$(TOOL) $(LIB) $(BUILD)/tests/progs
+
 # Symbolization cases: a non-PIE executable, a stripped one (module+offset), and one whose
 # debug info lives in a separate file found through .gnu_debuglink.
 $(BUILD)/tests/progs/widgets-nopie: tests/progs/widgets.c | $(DEPS_STAMP)

@@ -1,11 +1,13 @@
 #!/bin/sh
-# Every leakscope command, built with ASan and UBSan (argument 1), over dumps written by the
-# normal preload (argument 2) of the test programs (argument 3).  Any sanitizer report fails.
+# Every leakscope command (argument 2), run through a checker (argument 1: a valgrind command line, or
+# "" for a tool built with ASan and UBSan), over dumps written by the normal preload (argument 3) of the
+# test programs (argument 4).  Any report of the checker fails: each command must exit 0 (2 for bad input).
 set -eu
-tool=$1 lib=$2 progs=$3
+checker=$1 tool="$1 $2" lib=$3 progs=$4
+label=${checker%% *}
+label=${label:-asan}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 for prog in "leaks tree" "widgets" "mappings" "threads" "cxx_objects"; do
     set -- $prog
     out="$dir/$1"
@@ -19,13 +21,15 @@ for prog in "leaks tree" "widgets" "mappings" "threads" "cxx_objects"; do
     $tool pprof "$dump" -o "$out/p.pb.gz"
     $tool html "$dump" -o "$out/r.html"
     $tool diff "$dump" "$dump" > /dev/null
-    echo "asan: $1: every command clean"
+    echo "$label: $1: every command clean"
 done
 # Damaged input: truncated and bit-flipped dumps are refused with status 2, never a sanitizer report.
 dump=$(ls "$dir"/widgets/leakscope.*.lsd | head -1)
 size=$(stat -c %s "$dump")
 for cut in 10 100 1000 $((size / 2)) $((size - 1)); do
     head -c "$cut" "$dump" > "$dir/cut.lsd"
-    if $tool report "$dir/cut.lsd" > /dev/null 2>&1; then echo "asan: a dump cut at $cut bytes was accepted"; exit 1; fi
+    rc=0
+    $tool report "$dir/cut.lsd" > /dev/null 2> "$dir/err" || rc=$?
+    if [ "$rc" -ne 2 ]; then echo "$label: a dump cut at $cut bytes: status $rc, not 2 (refused)"; cat "$dir/err"; exit 1; fi
 done
-echo "asan: damaged dumps refused cleanly"
+echo "$label: damaged dumps refused cleanly"
