@@ -208,7 +208,6 @@ struct frozen {
  */
 static int scan_frozen(const struct frozen *f, struct leak_scan *out)
 {
-    memory_map_read(&buf.map);
     size_t count = live_copy_locked(&buf.blocks, &buf.blocks_cap);
     size_t nregions = regions_copy_locked(&buf.regions, &buf.regions_cap);
     if (count > buf.states_cap) {
@@ -236,6 +235,10 @@ static int scan_frozen(const struct frozen *f, struct leak_scan *out)
                               .pages = buf.pages, .page_capacity = page_capacity };
     struct root_ctx ctx = { .heap = &heap };
     static struct meta_range own[4096];
+    /* What is readable, read once every buffer of this scan is in place: a buffer replaced after the
+       read would be listed as readable memory that is gone. */
+    if (memory_map_read(&buf.map) != 0)
+        return -1;
     ctx.own = own;
     ctx.nown = meta_registry_copy(own, sizeof own / sizeof *own);   /* after our own buffers exist */
     memset(buf.states, 0, count);

@@ -25,6 +25,7 @@ static int grow(struct memory_map *m)
     meta_unmap(m->items, m->capacity * sizeof *m->items);
     m->items = fresh;
     m->capacity = capacity;
+    m->grew = 1;
     return 0;
 }
 
@@ -84,19 +85,16 @@ static int parse_line(struct memory_map *m, const char *line, const char *end)
     return 0;
 }
 
-int memory_map_read(struct memory_map *m)
+static int read_once(struct memory_map *m)
 {
-    char *buf = meta_map(READ_CHUNK);
+    char *buf = m->text;
     size_t have = 0;
     int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
 
     m->count = 0;
-    if (!buf || fd < 0) {
-        if (fd >= 0)
-            syscall(SYS_close, fd);
-        meta_unmap(buf, READ_CHUNK);
+    m->grew = 0;
+    if (fd < 0)
         return -1;
-    }
     for (;;) {
         long n = syscall(SYS_read, fd, buf + have, READ_CHUNK - have);
         if (n <= 0)
@@ -114,8 +112,21 @@ int memory_map_read(struct memory_map *m)
             have = 0;                  /* an absurdly long line: drop it */
     }
     syscall(SYS_close, fd);
-    meta_unmap(buf, READ_CHUNK);
     return 0;
+}
+
+int memory_map_read(struct memory_map *m)
+{
+    if (!m->text && !(m->text = meta_map(READ_CHUNK)))
+        return -1;
+    for (int tries = 0; tries < 8; tries++) {
+        if (read_once(m) != 0)
+            return -1;
+        if (!m->grew)
+            return 0;
+    }
+    m->count = 0;                      /* never settled: nothing is known readable */
+    return -1;
 }
 
 const struct mapping *memory_map_find(const struct memory_map *m, uintptr_t addr)
@@ -158,6 +169,8 @@ void memory_map_readable(const struct memory_map *m, uintptr_t start, uintptr_t 
 void memory_map_release(struct memory_map *m)
 {
     meta_unmap(m->items, m->capacity * sizeof *m->items);
+    meta_unmap(m->text, READ_CHUNK);
     m->items = NULL;
+    m->text = NULL;
     m->count = m->capacity = 0;
 }

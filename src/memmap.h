@@ -27,9 +27,18 @@ struct mapping {
 struct memory_map {
     struct mapping *items;
     size_t count, capacity;
+    char *text;                /* the read buffer, kept: see memory_map_read */
+    int grew;                  /* items were reallocated during this read */
 };
 
-/* 0 on success, -1 if /proc/self/maps cannot be read. Reuses m's memory. */
+/*
+ * 0 on success, -1 if /proc/self/maps cannot be read. Reuses m's memory.
+ * Nothing is unmapped after the kernel has listed it: a buffer unmapped after
+ * the read would still be listed as readable (the kernel merges it with its
+ * neighbours, so leakscope's registry no longer cuts it out) and scanning it
+ * would fault.  The read buffer is kept, and a read during which the items had
+ * to grow is done again.
+ */
 int memory_map_read(struct memory_map *m);
 /* The mapping containing addr, or NULL. */
 const struct mapping *memory_map_find(const struct memory_map *m, uintptr_t addr);
