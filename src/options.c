@@ -90,6 +90,32 @@ int options_parse_signal(const char *text)
     return -1;
 }
 
+/* Every LEAKSCOPE_* name leakscope reads (LEAKSCOPE_LIB: the command's, to find the library). */
+static const char *const known_names[] = {
+    "OUT", "DEPTH", "SIGNAL", "LOG", "FOLLOW_EXEC", "LEAK_CHECK", "EXITCODE", "SCAN_INTERVAL", "SUPPRESSIONS",
+    "STOP", "INTERVAL", "STALE_AGE", "SCAVENGE", "SCAVENGE_SIGNAL", "MADV_DONTNEED", "DUMP_INTERVAL",
+    "DUMP_KEEP", "CRASH_DUMP", "FORK_SCAN", "QUIET", "LIB",
+};
+
+/* A misspelt setting (LEAKSCOPE_DEPHT) would otherwise be silently ignored. */
+static void warn_unknown_names(options_warn_fn warn, void *arg)
+{
+    extern char **environ;
+
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, "LEAKSCOPE_", 10) != 0)
+            continue;
+        const char *name = *e + 10, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name), i;
+        for (i = 0; i < sizeof known_names / sizeof *known_names; i++)
+            if (strlen(known_names[i]) == len && strncmp(known_names[i], name, len) == 0)
+                break;
+        if (i == sizeof known_names / sizeof *known_names)
+            warnf(warn, arg, "LEAKSCOPE_%.*s is not a leakscope setting; ignored (the README's settings "
+                  "table lists them)", (int)(len > 64 ? 64 : len), name);
+    }
+}
+
 void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void *arg)
 {
     const char *v;
@@ -273,4 +299,5 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
         else
             warnf(warn, arg, "LEAKSCOPE_QUIET='%s' is not 0 or 1; using 0", v);
     }
+    warn_unknown_names(warn, arg);
 }

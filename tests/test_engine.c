@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -230,6 +231,40 @@ Test(options, bad_values_warn_once_each_and_keep_defaults)
     for (char *p = warnings; *p; p++)
         lines += *p == '\n';
     cr_assert_eq(lines, 4);
+}
+
+Test(options, every_setting_rejects_a_bad_value_by_name_and_keeps_its_default)
+{
+    static const char *const bad[][2] = {
+        { "DEPTH", "0" }, { "SIGNAL", "SEGV" }, { "FOLLOW_EXEC", "maybe" }, { "LEAK_CHECK", "2" },
+        { "EXITCODE", "300" }, { "SCAN_INTERVAL", "soon" }, { "SUPPRESSIONS", "/no/such/file" },
+        { "STOP", "gdb" }, { "INTERVAL", "-1" }, { "STALE_AGE", "0" }, { "SCAVENGE", "1e9" },
+        { "SCAVENGE_SIGNAL", "USR1" }, { "MADV_DONTNEED", "sometimes" }, { "DUMP_INTERVAL", "0.0001" },
+        { "DUMP_KEEP", "0" }, { "CRASH_DUMP", "x" }, { "FORK_SCAN", "-" }, { "QUIET", "7" },
+        { "OUT", "/no/such/dir" },
+    };
+    const size_t n = sizeof bad / sizeof *bad;
+    struct leakscope_options defaults, o;
+    char name[64], expect[128];
+
+    options_from_env(&defaults, collect, NULL);
+    cr_assert_str_empty(warnings);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "LEAKSCOPE_%s", bad[i][0]);
+        setenv(name, bad[i][1], 1);
+    }
+    setenv("LEAKSCOPE_DEPHT", "3", 1);   /* a misspelt name */
+    options_from_env(&o, collect, NULL);
+    cr_assert_eq(memcmp(&o, &defaults, sizeof o), 0, "every default is kept");
+    for (size_t i = 0; i < n; i++) {
+        snprintf(expect, sizeof expect, "LEAKSCOPE_%s='%s' ", bad[i][0], bad[i][1]);
+        cr_assert_not_null(strstr(warnings, expect), "no line for %s in:\n%s", expect, warnings);
+    }
+    cr_assert_not_null(strstr(warnings, "LEAKSCOPE_DEPHT is not a leakscope setting; ignored"), "%s", warnings);
+    int lines = 0;
+    for (char *p = warnings; *p; p++)
+        lines += *p == '\n';
+    cr_assert_eq(lines, (int)n + 1, "one line each:\n%s", warnings);
 }
 
 Test(options, signal_names_and_numbers)
