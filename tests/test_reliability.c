@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -302,5 +303,26 @@ Test(reliability, two_hundred_exit_scans_in_a_row_never_fault, .timeout = 120)
         cr_assert_eq(r.exit_code, 0, "run %d: exit %d: %s", i, r.exit_code, r.err);
         free_result(&r);
     }
+    free(dir);
+}
+
+Test(reliability, a_read_only_output_directory_costs_one_line_and_the_dump_goes_to_the_cwd, .timeout = 60)
+{
+    if (geteuid() != 0 || system("unshare -m true 2>/dev/null") != 0)
+        cr_skip_test("needs root and unshare(1) to mount a read-only tmpfs in a private mount namespace");
+    char *dir = make_temp_dir(), *ro;
+    asprintf(&ro, "%s/ro", dir);
+    mkdir(ro, 0755);
+    char *argv[] = { "unshare", "-m", "sh", "-c",
+                     "mount -t tmpfs -o ro none \"$3\" || exit 99\n"
+                     "cd \"$2\" && LEAKSCOPE_OUT=\"$3\" LD_PRELOAD=\"$0\" exec \"$1\"",
+                     LIB_PATH, PROG("widgets"), dir, ro, NULL };
+    struct proc_result r = run_program(argv, NULL, 0, dir);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "widgets ready\n");
+    cr_assert_not_null(strstr(r.err, "is not writable; dumps go to the current directory"), "%s", r.err);
+    cr_assert_eq(count_dumps(dir), 1, "the dump is in the directory the program started in");
+    free_result(&r);
+    free(ro);
     free(dir);
 }
