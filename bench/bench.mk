@@ -25,3 +25,19 @@ bench-symbolize: $(LIB) $(TOOL) $(BUILD)/bench/many_stacks
 	for cmd in "report --top 0" "flame" "pprof -o $(BUILD)/bench/stacks/p.pb.gz"; do \
 		start=$$(date +%s.%N); $(TOOL) $$cmd $$dump > /dev/null; end=$$(date +%s.%N); \
 		echo "leakscope $$cmd: $$(awk "BEGIN { printf \"%.2f\", $$end - $$start }") s"; done
+
+# `make bench`: every workload (bench/compare.py) plain and under leakscope, heaptrack, LeakSanitizer and,
+# on the small input, valgrind memcheck, interleaved; BENCH_ROUNDS (3), BENCH_ONLY=stress,perl to pick.
+# `make bench-scaling` adds how the cost grows with stack depth, threads and live blocks (BENCH_FULL=1: 10M).
+$(BUILD)/bench/stress: bench/stress.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) -O2 -g -pthread -o $@ $<
+
+.PHONY: bench bench-scaling
+$(BUILD)/.deps-bench:
+	@sh scripts/install-deps.sh bench
+	@mkdir -p $(BUILD) && touch $@
+bench: $(BUILD)/.deps-bench $(LIB) $(TOOL) $(BUILD)/bench/stress
+	python3 bench/compare.py $(BUILD)
+bench-scaling: $(BUILD)/.deps-bench $(LIB) $(TOOL) $(BUILD)/bench/stress
+	python3 bench/compare.py $(BUILD) --scaling --only none
