@@ -178,14 +178,14 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
         if (b >= 0)
             opt->follow_exec = b;
         else
-            warnf(warn, arg, "LEAKSCOPE_FOLLOW_EXEC='%s' is not 0 or 1; using 1", v);
+            warnf(warn, arg, "LEAKSCOPE_FOLLOW_EXEC='%s' is not 0 or 1 (no/yes, off/on); using 1", v);
     }
     if ((v = getenv("LEAKSCOPE_LEAK_CHECK")) && *v) {
         int b = parse_bool(v);
         if (b >= 0)
             opt->leak_check = b;
         else
-            warnf(warn, arg, "LEAKSCOPE_LEAK_CHECK='%s' is not 0 or 1; using 1", v);
+            warnf(warn, arg, "LEAKSCOPE_LEAK_CHECK='%s' is not 0 or 1 (no/yes, off/on); using 1", v);
     }
     if ((v = getenv("LEAKSCOPE_EXITCODE")) && *v) {
         if (parse_long(v, 0, 255, &n) == 0)
@@ -260,7 +260,7 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
         if (b >= 0)
             opt->madv_dontneed = b;
         else
-            warnf(warn, arg, "LEAKSCOPE_MADV_DONTNEED='%s' is not 0 or 1; using 0", v);
+            warnf(warn, arg, "LEAKSCOPE_MADV_DONTNEED='%s' is not 0 or 1 (no/yes, off/on); using 0", v);
     }
     if ((v = getenv("LEAKSCOPE_DUMP_INTERVAL")) && *v) {
         char *end;
@@ -283,21 +283,21 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
         if (b >= 0)
             opt->crash_dumps = b;
         else
-            warnf(warn, arg, "LEAKSCOPE_CRASH_DUMP='%s' is not 0 or 1; using 1", v);
+            warnf(warn, arg, "LEAKSCOPE_CRASH_DUMP='%s' is not 0 or 1 (no/yes, off/on); using 1", v);
     }
     if ((v = getenv("LEAKSCOPE_FORK_SCAN")) && *v) {
         int b = parse_bool(v);
         if (b >= 0)
             opt->fork_scan = b;
         else
-            warnf(warn, arg, "LEAKSCOPE_FORK_SCAN='%s' is not 0 or 1; using 1", v);
+            warnf(warn, arg, "LEAKSCOPE_FORK_SCAN='%s' is not 0 or 1 (no/yes, off/on); using 1", v);
     }
     if ((v = getenv("LEAKSCOPE_QUIET")) && *v) {
         int b = parse_bool(v);
         if (b >= 0)
             opt->quiet = b;
         else
-            warnf(warn, arg, "LEAKSCOPE_QUIET='%s' is not 0 or 1; using 0", v);
+            warnf(warn, arg, "LEAKSCOPE_QUIET='%s' is not 0 or 1 (no/yes, off/on); using 0", v);
     }
     warn_unknown_names(warn, arg);
 }
