@@ -127,6 +127,7 @@ def human(n):
 
 
 def bench(name, argv, extra, small, toolset):
+    """Print the workload's table; returns leakscope's facts (leakscope_facts) or None."""
     names = [t for t, why in toolset.items() if why is None and (t != "memcheck" or small)]
     runs = {t: [] for t in names}
     for _ in range(args.rounds):
@@ -136,7 +137,6 @@ def bench(name, argv, extra, small, toolset):
     print(f"\n{name}: plain {statistics.median(r['wall'] for r in base):.2f} s, "
           f"peak RSS {human(statistics.median(r['rss'] for r in base))}  ({args.rounds} rounds)")
     print(f"  {'tool':<10} {'slowdown':>9} {'peak RSS':>9} {'output':>10}")
-    result = {}
     for t in names:
         if t == "plain":
             continue
@@ -146,47 +146,41 @@ def bench(name, argv, extra, small, toolset):
         bad = [r["rc"] for r in runs[t] if r["rc"] != base[0]["rc"]]
         note = f"  exit status {bad[0]} (plain: {base[0]['rc']})" if bad else ""
         print(f"  {t:<10} {slow:>8.2f}x {rss:>8.2f}x {human(size):>10}{note}")
-        result[t] = slow
     for t, why in toolset.items():
         if why is not None:
             print(f"  {t:<10} skipped: {why}")
         elif t == "memcheck" and not small:
             print(f"  {t:<10} skipped: only the small inputs (10-35x: minutes here)")
-    if "leakscope" in runs:
-        f = leakscope_facts(runs["leakscope"][-1]["dir"])
-        if f:
-            print(f"  leakscope: {human(f['meta'])} of metadata at exit, {f['meta_per_block']:.0f} B per live block "
-                  f"({f['live']:,} live), "
-                  f"{f['sites']:,} sites; exit scan paused the program {f['pause_ms']:.1f} ms, "
-                  f"scanned {f['scan_mbps']:.0f} MB/s")
-    if "leakscope" in runs:
-        result["facts"] = leakscope_facts(runs["leakscope"][-1]["dir"])
-    return result
+    f = leakscope_facts(runs["leakscope"][-1]["dir"]) if "leakscope" in runs else None
+    if f:
+        print(f"  leakscope: {human(f['meta'])} of metadata at exit, {f['meta_per_block']:.0f} B per live block "
+              f"({f['live']:,} live), {f['sites']:,} sites; exit scan paused the program {f['pause_ms']:.1f} ms, "
+              f"scanned {f['scan_mbps']:.0f} MB/s")
+    return f
 
 
 toolset = tools()
 only = [o.strip() for o in args.only.split(",") if o.strip()]
-summary = {}
 for name, (argv, extra, small) in WORKLOADS.items():
     if only and not any(o in name for o in only):
         continue
-    summary[name] = bench(name, argv, extra, small, toolset)
+    bench(name, argv, extra, small, toolset)
     sys.stdout.flush()
 
 if args.scaling:
     lean = {"plain": None, "leakscope": None}
     print("\nhow leakscope's cost grows (stress, slowdown vs plain):")
     for depth in (8, 32, 64, 128):
-        r = bench(f"depth {depth}", [stress, "1", "500000", str(depth), "100000"], {}, False, lean)
+        bench(f"depth {depth}", [stress, "1", "500000", str(depth), "100000"], {}, False, lean)
     for threads in (1, 2, 4, 8):
-        r = bench(f"threads {threads}", [stress, str(threads), str(800000 // threads), "32", "100000"], {},
+        bench(f"threads {threads}", [stress, str(threads), str(800000 // threads), "32", "100000"], {},
                   False, lean)
     lives = (10000, 1000000) + ((10000000,) if os.environ.get("BENCH_FULL") else ())
     metas = []
     for live in lives:
-        r = bench(f"live blocks {live:,}", [stress, "1", str(max(live, 500000)), "32", str(live)], {}, False, lean)
-        if r.get("facts"):
-            metas.append((r["facts"]["live"], r["facts"]["meta"]))
+        f = bench(f"live blocks {live:,}", [stress, "1", str(max(live, 500000)), "32", str(live)], {}, False, lean)
+        if f:
+            metas.append((f["live"], f["meta"]))
     for (l0, m0), (l1, m1) in zip(metas, metas[1:]):
         print(f"metadata per additional live block, {l0:,} -> {l1:,} live: {(m1 - m0) / (l1 - l0):.1f} B "
               f"(the fixed tables cancel out)")

@@ -208,3 +208,105 @@ long long heap_inuse(const struct ls_dump *d)
             total += d->sites[i].inuse_space;
     return total;
 }
+
+struct child start_child(const char *prog, const char *out_dir, const char *log, const char *const extra_env[])
+{
+    int to_child[2], from_child[2];
+    struct child c;
+
+    cr_assert(pipe(to_child) == 0 && pipe(from_child) == 0, "pipe failed");
+    c.pid = fork();
+    cr_assert(c.pid >= 0, "fork failed");
+    if (c.pid == 0) {
+        dup2(to_child[0], 0);
+        dup2(from_child[1], 1);
+        close(to_child[1]);
+        close(from_child[0]);
+        setenv("LD_PRELOAD", LIB_PATH, 1);
+        setenv("LEAKSCOPE_OUT", out_dir, 1);
+        if (log)
+            setenv("LEAKSCOPE_LOG", log, 1);
+        for (const char *const *e = extra_env; e && *e; e++)
+            putenv(strdup(*e));
+        execl(prog, prog, (char *)NULL);
+        _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    c.in = to_child[1];
+    c.out = fdopen(from_child[0], "r");
+    return c;
+}
+
+int finish_child(struct child *c)
+{
+    int status = 0;
+
+    if (c->in >= 0)
+        close(c->in);
+    c->in = -1;
+    waitpid(c->pid, &status, 0);
+    fclose(c->out);
+    return status;
+}
+
+size_t wait_for_dump(const char *dir, pid_t pid, int timeout_ms)
+{
+    size_t n = 0;
+
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        free_paths(dumps_of(dir, pid, &n));
+        if (n)
+            break;
+        usleep(10000);
+    }
+    return n;
+}
+
+char *assert_preload_changes_nothing(char *const argv[], const char *const extra_env[])
+{
+    char *dir = make_temp_dir();
+    struct proc_result plain = run_program(argv, extra_env, 0, dir);
+    struct proc_result traced = run_program(argv, extra_env, 1, dir);
+    char *err = without_leakscope_lines(traced.err);
+
+    cr_assert_eq(traced.exit_code, plain.exit_code, "%s %s: exit %d vs %d", argv[0], argv[1] ? argv[1] : "",
+                 traced.exit_code, plain.exit_code);
+    cr_assert_str_eq(traced.out, plain.out, "%s: stdout differs", argv[0]);
+    cr_assert_str_eq(err, plain.err, "%s: stderr differs", argv[0]);
+    free(err);
+    free_result(&plain);
+    free_result(&traced);
+    return dir;
+}
+
+struct traced run_traced(char *const argv[], const char *const extra_env[])
+{
+    struct traced t = { .dir = make_temp_dir() };
+    size_t n;
+
+    t.run = run_program(argv, extra_env, 1, t.dir);
+    char **dumps = dumps_of(t.dir, t.run.pid, &n);
+    cr_assert_geq(n, 1, "%s left no dump (exit %d); stderr: %s", argv[0], t.run.exit_code, t.run.err);
+    t.dump = load_dump(dumps[n - 1]);
+    t.sym = symbolizer_open(t.dump);
+    free_paths(dumps);
+    return t;
+}
+
+void untrace(struct traced *t)
+{
+    symbolizer_close(t->sym);
+    dump_free(t->dump);
+    free_result(&t->run);
+    free(t->dir);
+}
+
+size_t occurrences(const char *text, const char *needle)
+{
+    size_t n = 0;
+
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}

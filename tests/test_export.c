@@ -225,14 +225,6 @@ static char *rendered_dom(const char *html_path, const char *dir)
     return dom;
 }
 
-static int occurrences(const char *text, const char *needle)
-{
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    return n;
-}
-
 Test(export, html_report_draws_everything_in_a_real_browser, .timeout = 180)
 {
     if (!have_chromium())

@@ -40,43 +40,22 @@ static struct verdict verdict_of(const struct ls_dump *d, struct symbolizer *sym
     return v;
 }
 
-struct exit_scan {
-    char *dir;
-    struct proc_result run;
-    struct ls_dump *dump;
-    struct symbolizer *sym;
-};
-
-static struct exit_scan scan_at_exit(char *const argv[], const char *const env[])
+/* Run argv under the preload; its exit dump must carry a scan. */
+static struct traced scan_at_exit(char *const argv[], const char *const env[])
 {
-    struct exit_scan e = { .dir = make_temp_dir() };
-    size_t n;
+    struct traced e = run_traced(argv, env);
 
-    e.run = run_program(argv, env, 1, e.dir);
-    char **dumps = dumps_of(e.dir, e.run.pid, &n);
-    cr_assert_geq(n, 1, "%s left no dump: %s", argv[0], e.run.err);
-    e.dump = load_dump(dumps[n - 1]);
     cr_assert_gt(e.dump->nscan, 0, "the exit dump has no scan");
-    e.sym = symbolizer_open(e.dump);
-    free_paths(dumps);
     return e;
-}
-
-static void done(struct exit_scan *e)
-{
-    symbolizer_close(e->sym);
-    dump_free(e->dump);
-    free_result(&e->run);
-    free(e->dir);
 }
 
 static struct verdict leaks_mode(const char *mode, const char *function)
 {
     char *argv[] = { PROG("leaks"), (char *)mode, NULL };
-    struct exit_scan e = scan_at_exit(argv, NULL);
+    struct traced e = scan_at_exit(argv, NULL);
     cr_assert_eq(e.run.exit_code, 0, "%s: %s", mode, e.run.err);
     struct verdict v = verdict_of(e.dump, e.sym, function);
-    done(&e);
+    untrace(&e);
     return v;
 }
 
@@ -149,11 +128,11 @@ Test(leaks, obfuscated_pointer_is_a_leak)
 Test(leaks, program_that_frees_everything_has_no_leaks)
 {
     char *argv[] = { PROG("leaks"), "clean", NULL };
-    struct exit_scan e = scan_at_exit(argv, NULL);
+    struct traced e = scan_at_exit(argv, NULL);
     struct verdict all = verdict_of(e.dump, e.sym, NULL);
     cr_assert_eq(all.blocks[LS_DIRECT] + all.blocks[LS_INDIRECT] + all.blocks[LS_POSSIBLY], 0);
     cr_assert_eq(verdict_of(e.dump, e.sym, "clean_block").blocks[LS_REACHABLE], 0, "all 100 were freed");
-    done(&e);
+    untrace(&e);
 }
 
 Test(leaks, hundred_thousand_reachable_list_nodes_are_not_leaks)
@@ -166,23 +145,23 @@ Test(leaks, hundred_thousand_reachable_list_nodes_are_not_leaks)
 Test(leaks, ptrace_stops_even_a_thread_that_blocks_every_signal)
 {
     char *argv[] = { PROG("leaks"), "masked", NULL };
-    struct exit_scan e = scan_at_exit(argv, NULL);
+    struct traced e = scan_at_exit(argv, NULL);
     cr_assert_eq(verdict_of(e.dump, e.sym, "masked_block").blocks[LS_REACHABLE], 1);
     cr_assert_eq(dump_scan_value(e.dump, "unresponsive_threads", -1), 0);
     cr_assert_eq(dump_scan_value(e.dump, "threads", -1), 1);
-    done(&e);
+    untrace(&e);
 }
 
 Test(leaks, with_signals_a_thread_that_blocks_them_is_scanned_from_its_syscall_stack)
 {
     char *argv[] = { PROG("leaks"), "masked", NULL };
     const char *env[] = { "LEAKSCOPE_STOP=signal", NULL };
-    struct exit_scan e = scan_at_exit(argv, env);
+    struct traced e = scan_at_exit(argv, env);
     cr_assert_eq(verdict_of(e.dump, e.sym, "masked_block").blocks[LS_REACHABLE], 1);
     cr_assert_eq(dump_scan_value(e.dump, "unresponsive_threads", -1), 1);
     cr_assert_eq(dump_scan_value(e.dump, "unresponsive_without_stack", -1), 0);
     cr_assert_not_null(strstr(e.run.err, "1 of 1 threads did not stop for the scan"), "%s", e.run.err);
-    done(&e);
+    untrace(&e);
 }
 
 static const char blocked_threads_output[] =
@@ -260,7 +239,7 @@ static void check_scenario(const struct scenario_expect *x)
     argv[0] = bin;
     for (int i = 0; i < 4 && x->args[i]; i++)
         argv[i + 1] = (char *)x->args[i];
-    struct exit_scan e = scan_at_exit(argv, NULL);
+    struct traced e = scan_at_exit(argv, NULL);
     cr_assert_eq(e.run.exit_code, 0);
     /* Counted over every block, as the scenario's expectation is for the whole program; blocks the
        dynamic loader allocated for itself (thread DTVs) are leakscope's "suppressed", not the program's. */
@@ -283,7 +262,7 @@ static void check_scenario(const struct scenario_expect *x)
     cr_assert_eq(v.blocks[LS_INDIRECT], x->indirect_blocks, "%s indirect blocks", x->name);
     cr_assert_eq(v.bytes[LS_POSSIBLY], x->possibly_bytes, "%s possibly bytes %lld", x->name, v.bytes[LS_POSSIBLY]);
     cr_assert_eq(v.blocks[LS_POSSIBLY], x->possibly_blocks, "%s possibly blocks", x->name);
-    done(&e);
+    untrace(&e);
 }
 
 /* Figures from each NAME.expect.json (direct, indirect, interior_only). */
@@ -307,13 +286,13 @@ Test(scenarios, blocked_producer_items_are_reachable_through_the_blocked_threads
     if (access(bin, X_OK) != 0)
         cr_skip_test("../shared/scenarios is not beside this repository");
     char *argv[] = { bin, NULL };
-    struct exit_scan e = scan_at_exit(argv, NULL);
+    struct traced e = scan_at_exit(argv, NULL);
     struct verdict all = verdict_of(e.dump, e.sym, NULL);
     /* 268,435,848 bytes in 9 blocks (expect.json), plus glibc's 4096-byte stdout buffer. */
     cr_assert_eq(all.bytes[LS_REACHABLE], 268435848 + 4096);
     cr_assert_eq(all.blocks[LS_REACHABLE], 9 + 1);
     cr_assert_eq(dump_scan_value(e.dump, "threads", -1), 4);
-    done(&e);
+    untrace(&e);
 }
 
 /* ---- agreement with valgrind memcheck ---- */
@@ -357,7 +336,7 @@ static void assert_agrees_with_valgrind(char *const argv[], long long allowance)
 {
     if (system("command -v valgrind >/dev/null 2>&1") != 0)
         cr_skip_test("valgrind is not installed");
-    struct exit_scan e = scan_at_exit(argv, NULL);
+    struct traced e = scan_at_exit(argv, NULL);
     struct verdict v = verdict_of(e.dump, e.sym, NULL);
     long long definitely = valgrind_lost(argv, "definitely lost");
     long long indirectly = valgrind_lost(argv, "indirectly lost");
@@ -370,7 +349,7 @@ static void assert_agrees_with_valgrind(char *const argv[], long long allowance)
                   definitely);
     cr_assert_leq(v.bytes[LS_DIRECT] - definitely, allowance, "%s: direct %lld vs definitely %lld", argv[0],
                   v.bytes[LS_DIRECT], definitely);
-    done(&e);
+    untrace(&e);
 }
 
 Test(valgrind, agrees_on_a_tree_and_cycles, .timeout = 120)
@@ -415,11 +394,11 @@ Test(leaks, exitcode_reports_leaks_to_test_suites)
 Test(leaks, exit_summary_is_one_paragraph_on_stderr)
 {
     char *argv[] = { PROG("leaks"), "tree", NULL };
-    struct exit_scan e = scan_at_exit(argv, NULL);
+    struct traced e = scan_at_exit(argv, NULL);
     cr_assert_not_null(strstr(e.run.err, "leak check at exit: 64 bytes in 1 blocks directly leaked, 384 bytes in 6 "
                                          "blocks indirectly leaked"), "%s", e.run.err);
     cr_assert_not_null(strstr(e.run.err, "details: leakscope report --leaks "), "%s", e.run.err);
-    done(&e);
+    untrace(&e);
 }
 
 Test(leaks, leak_check_can_be_turned_off)
@@ -456,7 +435,7 @@ Test(leaks, suppressions_count_separately_and_travel_with_the_dump)
     asprintf(&env_line, "LEAKSCOPE_SUPPRESSIONS=%s", supp);
     const char *env[] = { env_line, NULL };
     char *argv[] = { PROG("leaks"), "tree", NULL };
-    struct exit_scan e = scan_at_exit(argv, env);
+    struct traced e = scan_at_exit(argv, env);
     cr_assert_not_null(e.dump->suppressions, "the dump keeps the suppressions it ran with");
 
     size_t n;
@@ -470,7 +449,7 @@ Test(leaks, suppressions_count_separately_and_travel_with_the_dump)
     free_result(&t);
 
     /* The same file given to the tool for a dump made without it. */
-    struct exit_scan plain = scan_at_exit(argv, NULL);
+    struct traced plain = scan_at_exit(argv, NULL);
     char **pd = dumps_of(plain.dir, plain.run.pid, &n);
     char *text[] = { TOOL_PATH, "report", "--leaks", "--suppressions", supp, pd[0], NULL };
     t = run_program(text, NULL, 0, dir);
@@ -489,8 +468,8 @@ Test(leaks, suppressions_count_separately_and_travel_with_the_dump)
     free_result(&t);
     free_paths(pd);
     free_paths(dumps);
-    done(&plain);
-    done(&e);
+    untrace(&plain);
+    untrace(&e);
     free(env_line);
     free(supp);
     free(dir);
@@ -518,7 +497,7 @@ Test(leaks, in_process_suppressions_decide_the_exit_status)
 Test(leaks, leak_listing_reads_like_leaksanitizer)
 {
     char *argv[] = { PROG("leaks"), "tree", NULL };
-    struct exit_scan e = scan_at_exit(argv, NULL);
+    struct traced e = scan_at_exit(argv, NULL);
     size_t n;
     char **dumps = dumps_of(e.dir, e.run.pid, &n);
     char *report[] = { TOOL_PATH, "report", "--leaks", dumps[0], NULL };
@@ -557,7 +536,7 @@ Test(leaks, leak_listing_reads_like_leaksanitizer)
     free_result(&j);
     free_result(&t);
     free_paths(dumps);
-    done(&e);
+    untrace(&e);
 }
 
 Test(leaks, snapshot_signal_scans_while_running, .timeout = 60)

@@ -15,53 +15,14 @@
 
 #include "helpers.h"
 
-struct traced {
-    char *dir;
-    struct proc_result run;
-    struct ls_dump *dump;      /* the exit dump of the traced process */
-    struct symbolizer *sym;
-};
-
-/* Run argv under the preload and load its last (exit) dump. */
+/* Run argv under the preload; it must exit 0 and its last dump be the exit dump. */
 static struct traced trace(char *const argv[], const char *const env[])
 {
-    struct traced t = { .dir = make_temp_dir() };
-    size_t n;
+    struct traced t = run_traced(argv, env);
 
-    t.run = run_program(argv, env, 1, t.dir);
     cr_assert_eq(t.run.exit_code, 0, "%s exited %d: %s", argv[0], t.run.exit_code, t.run.err);
-    char **dumps = dumps_of(t.dir, t.run.pid, &n);
-    cr_assert_geq(n, 1, "%s left no dump; stderr: %s", argv[0], t.run.err);
-    t.dump = load_dump(dumps[n - 1]);
     cr_assert_str_eq(dump_meta(t.dump, "reason"), "exit");
-    t.sym = symbolizer_open(t.dump);
-    free_paths(dumps);
     return t;
-}
-
-static void untrace(struct traced *t)
-{
-    symbolizer_close(t->sym);
-    dump_free(t->dump);
-    free_result(&t->run);
-    free(t->dir);
-}
-
-/* Run argv with and without the preload; stdout, filtered stderr and exit code must match. */
-static void assert_same_behaviour(char *const argv[])
-{
-    char *dir = make_temp_dir();
-    struct proc_result plain = run_program(argv, NULL, 0, dir);
-    struct proc_result traced = run_program(argv, NULL, 1, dir);
-    char *err = without_leakscope_lines(traced.err);
-
-    cr_assert_eq(traced.exit_code, plain.exit_code);
-    cr_assert_str_eq(traced.out, plain.out);
-    cr_assert_str_eq(err, plain.err);
-    free(err);
-    free_result(&plain);
-    free_result(&traced);
-    free(dir);
 }
 
 Test(preload, make_widgets_site_holds_exactly_its_blocks)
@@ -144,9 +105,9 @@ Test(preload, libc_semantics_are_unchanged)
     char *apis[] = { PROG("heap_calls"), "apis", NULL };
     char *re[] = { PROG("heap_calls"), "realloc", NULL };
 
-    assert_same_behaviour(libc);
-    assert_same_behaviour(apis);
-    assert_same_behaviour(re);
+    free(assert_preload_changes_nothing(libc, NULL));
+    free(assert_preload_changes_nothing(apis, NULL));
+    free(assert_preload_changes_nothing(re, NULL));
 }
 
 Test(preload, anonymous_mappings_are_tracked_by_site_with_partial_unmaps)
@@ -283,33 +244,17 @@ Test(preload, cxx_new_is_seen_through_malloc)
     cr_assert_str_eq(t.run.out, "map=1000 caught=100 nodes=50\n");
     untrace(&t);
     char *same[] = { PROG("cxx_objects"), NULL };
-    assert_same_behaviour(same);
+    free(assert_preload_changes_nothing(same, NULL));
 }
 
 Test(preload, snapshot_signal_writes_a_dump_mid_run, .timeout = 60)
 {
     char *dir = make_temp_dir(), *log_path;
     asprintf(&log_path, "%s/leakscope.log", dir);
-    int to_child[2], from_child[2];
-    pipe(to_child);
-    pipe(from_child);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(to_child[0], 0);
-        dup2(from_child[1], 1);
-        close(to_child[1]);
-        close(from_child[0]);
-        setenv("LD_PRELOAD", LIB_PATH, 1);
-        setenv("LEAKSCOPE_OUT", dir, 1);
-        setenv("LEAKSCOPE_LOG", log_path, 1);
-        execl(PROG("snapshot"), PROG("snapshot"), (char *)NULL);
-        _exit(127);
-    }
-    close(to_child[0]);
-    close(from_child[1]);
-    FILE *out = fdopen(from_child[0], "r");
+    struct child c = start_child(PROG("snapshot"), dir, log_path, NULL);
+    pid_t pid = c.pid;
     char line[128];
-    cr_assert_not_null(fgets(line, sizeof line, out));
+    cr_assert_not_null(fgets(line, sizeof line, c.out));
     cr_assert_eq(strncmp(line, "READY", 5), 0);
 
     /* The background thread is there, named for ps and top. */
@@ -319,22 +264,13 @@ Test(preload, snapshot_signal_writes_a_dump_mid_run, .timeout = 60)
     free(comm_cmd);
 
     kill(pid, SIGUSR1);
-    size_t n = 0;
-    for (int i = 0; i < 1000 && n == 0; i++) {       /* up to 10 s */
-        char **d = dumps_of(dir, pid, &n);
-        free_paths(d);
-        if (n == 0)
-            usleep(10000);
-    }
+    size_t n = wait_for_dump(dir, pid, 10000);
     cr_assert_eq(n, 1, "SIGUSR1 produced a dump while the program runs");
-    write(to_child[1], "go\n", 3);
-    close(to_child[1]);
-    cr_assert_not_null(fgets(line, sizeof line, out));
+    write(c.in, "go\n", 3);
+    cr_assert_not_null(fgets(line, sizeof line, c.out));
     cr_assert_str_eq(line, "read ok\n", "the program's blocked read() was not disturbed");
-    int status;
-    waitpid(pid, &status, 0);
+    int status = finish_child(&c);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    fclose(out);
 
     /* The summary went to LEAKSCOPE_LOG: totals and the top site. */
     char *log = slurp(log_path);

@@ -19,28 +19,11 @@ Test(reliability, the_programs_own_signal_handlers_win_and_snapshots_move, .time
 {
     char *dir = make_temp_dir(), *log_path;
     asprintf(&log_path, "%s/log", dir);
-    int to_child[2], from_child[2];
-    pipe(to_child);
-    pipe(from_child);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(to_child[0], 0);
-        dup2(from_child[1], 1);
-        close(to_child[1]);
-        close(from_child[0]);
-        setenv("LD_PRELOAD", LIB_PATH, 1);
-        setenv("LEAKSCOPE_OUT", dir, 1);
-        setenv("LEAKSCOPE_LOG", log_path, 1);
-        execl(PROG("own_handler"), PROG("own_handler"), (char *)NULL);
-        _exit(127);
-    }
-    close(to_child[0]);
-    close(from_child[1]);
-    FILE *out = fdopen(from_child[0], "r");
+    struct child c = start_child(PROG("own_handler"), dir, log_path, NULL);
     char line[128];
-    cr_assert_not_null(fgets(line, sizeof line, out));
+    cr_assert_not_null(fgets(line, sizeof line, c.out));
     cr_assert_str_eq(line, "USR1 1 USR2 1\n", "the program's handlers got its signals");
-    cr_assert_not_null(fgets(line, sizeof line, out));             /* READY */
+    cr_assert_not_null(fgets(line, sizeof line, c.out));             /* READY */
 
     char *log = slurp(log_path);
     cr_assert_not_null(log);
@@ -51,23 +34,13 @@ Test(reliability, the_programs_own_signal_handlers_win_and_snapshots_move, .time
     cr_assert_not_null(strstr(log, "scavenging is now on signal "), "%s", log);
     free(log);
 
-    kill(pid, sig);
-    size_t n = 0;
-    for (int i = 0; i < 1000 && n == 0; i++) {
-        char **d = dumps_of(dir, pid, &n);
-        free_paths(d);
-        if (!n)
-            usleep(10000);
-    }
-    cr_assert_eq(n, 1, "a snapshot on the new signal");
-    write(to_child[1], "x\n", 2);
-    close(to_child[1]);
-    cr_assert_not_null(fgets(line, sizeof line, out));
+    kill(c.pid, sig);
+    cr_assert_eq(wait_for_dump(dir, c.pid, 10000), 1, "a snapshot on the new signal");
+    write(c.in, "x\n", 2);
+    cr_assert_not_null(fgets(line, sizeof line, c.out));
     cr_assert_str_eq(line, "done ok\n");
-    int status;
-    waitpid(pid, &status, 0);
+    int status = finish_child(&c);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    fclose(out);
     free(log_path);
     free(dir);
 }
@@ -145,32 +118,14 @@ Test(reliability, crash_dumps_can_be_turned_off)
 Test(reliability, periodic_dumps_leave_a_recent_snapshot_even_after_sigkill, .timeout = 60)
 {
     char *dir = make_temp_dir();
-    int to_child[2], from_child[2];
-    pipe(to_child);
-    pipe(from_child);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(to_child[0], 0);
-        dup2(from_child[1], 1);
-        close(to_child[1]);
-        close(from_child[0]);
-        setenv("LD_PRELOAD", LIB_PATH, 1);
-        setenv("LEAKSCOPE_OUT", dir, 1);
-        setenv("LEAKSCOPE_DUMP_INTERVAL", "0.05", 1);
-        setenv("LEAKSCOPE_DUMP_KEEP", "2", 1);
-        execl(PROG("snapshot"), PROG("snapshot"), (char *)NULL);
-        _exit(127);
-    }
-    close(to_child[0]);
-    close(from_child[1]);
-    FILE *out = fdopen(from_child[0], "r");
+    const char *env[] = { "LEAKSCOPE_DUMP_INTERVAL=0.05", "LEAKSCOPE_DUMP_KEEP=2", NULL };
+    struct child c = start_child(PROG("snapshot"), dir, NULL, env);
+    pid_t pid = c.pid;
     char line[128];
-    cr_assert_not_null(fgets(line, sizeof line, out));   /* READY */
-    usleep(500000);                                     /* about ten periodic dumps */
-    kill(pid, SIGKILL);                                 /* the OOM killer's way: no exit dump */
-    waitpid(pid, NULL, 0);
-    fclose(out);
-    close(to_child[1]);
+    cr_assert_not_null(fgets(line, sizeof line, c.out));   /* READY */
+    usleep(500000);                                       /* about ten periodic dumps */
+    kill(pid, SIGKILL);                                   /* the OOM killer's way: no exit dump */
+    finish_child(&c);
 
     size_t n;
     char **dumps = dumps_of(dir, pid, &n);
@@ -192,48 +147,37 @@ Test(reliability, periodic_dumps_leave_a_recent_snapshot_even_after_sigkill, .ti
     free(dir);
 }
 
-/* Same stdout, filtered stderr and status with and without the preload. */
-static void assert_unchanged(char *const argv[], const char *const env[])
-{
-    char *dir = make_temp_dir();
-    struct proc_result plain = run_program(argv, NULL, 0, dir);
-    struct proc_result traced = run_program(argv, env, 1, dir);
-    char *err = without_leakscope_lines(traced.err);
-    cr_assert_eq(traced.exit_code, plain.exit_code, "%s %s: %d vs %d", argv[0], argv[1], traced.exit_code,
-                 plain.exit_code);
-    cr_assert_str_eq(traced.out, plain.out);
-    cr_assert_str_eq(err, plain.err);
-    free(err);
-    free_result(&plain);
-    free_result(&traced);
-    free(dir);
-}
-
 Test(reliability, programs_rough_on_their_environment_are_unaffected, .timeout = 120)
 {
     const char *modes[] = { "closefds", "exit", "threads", "vfork" };
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
         char *argv[] = { PROG("hostile"), (char *)modes[i], NULL };
-        assert_unchanged(argv, NULL);
+        free(assert_preload_changes_nothing(argv, NULL));
     }
     /* Scans every 20 ms while 1000 threads come and go. */
     char *threads[] = { PROG("hostile"), "threads", NULL };
     const char *scans[] = { "LEAKSCOPE_SCAN_INTERVAL=0.02", NULL };
-    assert_unchanged(threads, scans);
+    free(assert_preload_changes_nothing(threads, scans));
 }
 
 Test(reliability, an_address_space_limit_costs_the_program_nothing, .timeout = 60)
 {
     /* 300 MB of address space: leakscope's own mappings may fail; the program must not. */
     char *argv[] = { "sh", "-c", "ulimit -v 300000 && exec \"$0\"", PROG("widgets"), NULL };
-    assert_unchanged(argv, NULL);
+    free(assert_preload_changes_nothing(argv, NULL));
+}
+
+/* Root and unshare(1): the tests below mount filesystems in a private mount namespace. */
+static int can_mount_privately(void)
+{
+    return geteuid() == 0 && system("unshare -m true 2>/dev/null") == 0;
 }
 
 Test(reliability, without_proc_the_leak_check_is_skipped_not_wrong, .timeout = 60)
 {
     /* Containers sometimes run without /proc.  Then neither the readable memory nor the threads are
        known, and a scan would call every block leaked; leakscope must say it skipped the check. */
-    if (geteuid() != 0 || system("unshare -m true 2>/dev/null") != 0)
+    if (!can_mount_privately())
         cr_skip_test("needs root and unshare(1) to hide /proc in a private mount namespace");
     char *dir = make_temp_dir();
     char *argv[] = { "unshare", "-m", "sh", "-c",
@@ -252,17 +196,9 @@ Test(reliability, without_proc_the_leak_check_is_skipped_not_wrong, .timeout = 6
     free(dir);
 }
 
-static size_t occurrences(const char *text, const char *needle)
-{
-    size_t n = 0;
-    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        n++;
-    return n;
-}
-
 Test(reliability, a_full_disk_is_said_once_and_dumps_resume_when_space_returns, .timeout = 60)
 {
-    if (geteuid() != 0 || system("unshare -m true 2>/dev/null") != 0)
+    if (!can_mount_privately())
         cr_skip_test("needs root and unshare(1) to mount a small tmpfs in a private mount namespace");
     char *dir = make_temp_dir();
     /* A 64 KiB filesystem with 4 KiB free: too little for a dump.  The exit dump of widgets fails; then
@@ -308,7 +244,7 @@ Test(reliability, two_hundred_exit_scans_in_a_row_never_fault, .timeout = 120)
 
 Test(reliability, a_read_only_output_directory_costs_one_line_and_the_dump_goes_to_the_cwd, .timeout = 60)
 {
-    if (geteuid() != 0 || system("unshare -m true 2>/dev/null") != 0)
+    if (!can_mount_privately())
         cr_skip_test("needs root and unshare(1) to mount a read-only tmpfs in a private mount namespace");
     char *dir = make_temp_dir(), *ro;
     asprintf(&ro, "%s/ro", dir);

@@ -163,13 +163,7 @@ static struct ready at_ready(const char *name, const char *const args[], const c
     cr_assert(ready, "%s never printed READY", name);
     usleep((useconds_t)wait_ms * 1000);
     kill(r.pid, sig);
-    size_t n = 0;
-    for (int i = 0; i < 3000 && n == 0; i++) {     /* up to 30 s: a big heap's scan takes a while */
-        char **d = dumps_of(r.dir, r.pid, &n);
-        free_paths(d);
-        if (n == 0)
-            usleep(10000);
-    }
+    size_t n = wait_for_dump(r.dir, r.pid, 30000);   /* a big heap's scan takes a while */
     cr_assert_geq(n, 1, "%s: no dump after the signal", name);
     usleep(50000);
     kill(r.pid, SIGKILL);

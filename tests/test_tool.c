@@ -192,29 +192,12 @@ Test(tool, installed_tool_finds_its_library, .timeout = 60)
 Test(tool, top_follows_a_running_process, .timeout = 60)
 {
     char *dir = make_temp_dir();
-    int to_child[2], from_child[2];
-    pipe(to_child);
-    pipe(from_child);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(to_child[0], 0);
-        dup2(from_child[1], 1);
-        close(to_child[1]);
-        close(from_child[0]);
-        setenv("LD_PRELOAD", LIB_PATH, 1);
-        setenv("LEAKSCOPE_OUT", dir, 1);
-        setenv("LEAKSCOPE_LOG", "/dev/null", 1);
-        execl(PROG("snapshot"), PROG("snapshot"), (char *)NULL);
-        _exit(127);
-    }
-    close(to_child[0]);
-    close(from_child[1]);
+    struct child c = start_child(PROG("snapshot"), dir, "/dev/null", NULL);
     char line[128];
-    FILE *out = fdopen(from_child[0], "r");
-    cr_assert_not_null(fgets(line, sizeof line, out));            /* READY */
+    cr_assert_not_null(fgets(line, sizeof line, c.out));            /* READY */
 
     char pid_text[32];
-    snprintf(pid_text, sizeof pid_text, "%d", (int)pid);
+    snprintf(pid_text, sizeof pid_text, "%d", (int)c.pid);
     char *argv[] = { TOOL_PATH, "top", "--count", "2", "--interval", "0.1", pid_text, NULL };
     struct proc_result r = run_program(argv, NULL, 0, dir);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
@@ -230,10 +213,8 @@ Test(tool, top_follows_a_running_process, .timeout = 60)
     cr_assert_not_null(strstr(r.err, "is not running under leakscope"), "%s", r.err);
     free_result(&r);
 
-    write(to_child[1], "x", 1);
-    close(to_child[1]);
-    waitpid(pid, NULL, 0);
-    fclose(out);
+    write(c.in, "x", 1);
+    finish_child(&c);
     free(dir);
 }
 

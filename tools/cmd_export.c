@@ -64,29 +64,10 @@ struct ls_dump *open_dump(const char *cmd, const char *path, struct symbolizer *
 
 int cmd_pprof(int argc, char **argv)
 {
-    const char *path = NULL, *output = NULL;
-
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(pprof_help, stdout);
-            return 0;
-        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
-            if (i + 1 >= argc)
-                return usage_error("pprof", "%s needs a file name", a);
-            output = argv[++i];
-        } else if (a[0] == '-' && a[1]) {
-            return usage_error("pprof", "unknown option '%s'", a);
-        } else if (path) {
-            return usage_error("pprof", "one dump at a time ('%s' and '%s' given)", path, a);
-        } else {
-            path = a;
-        }
-    }
-    if (!path)
-        return usage_error("pprof", "no dump given");
-    if (!output)
-        return usage_error("pprof", "no output file given: -o FILE.pb.gz (or -o - for standard output)");
+    const char *path, *output;
+    int status = parse_dump_and_output("pprof", argc, argv, pprof_help, "-o FILE.pb.gz (or -o - for standard output)", &path, &output);
+    if (status >= 0)
+        return status;
 
     struct symbolizer *sym;
     struct ls_dump *d = open_dump("pprof", path, &sym);

@@ -89,29 +89,10 @@ static int write_data(FILE *out, const struct ls_dump *d, struct symbolizer *sym
 
 int cmd_html(int argc, char **argv)
 {
-    const char *path = NULL, *output = NULL;
-
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(help_text, stdout);
-            return 0;
-        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
-            if (i + 1 >= argc)
-                return usage_error("html", "%s needs a file name", a);
-            output = argv[++i];
-        } else if (a[0] == '-' && a[1]) {
-            return usage_error("html", "unknown option '%s'", a);
-        } else if (path) {
-            return usage_error("html", "one dump at a time ('%s' and '%s' given)", path, a);
-        } else {
-            path = a;
-        }
-    }
-    if (!path)
-        return usage_error("html", "no dump given");
-    if (!output)
-        return usage_error("html", "no output file given: -o report.html");
+    const char *path, *output;
+    int status = parse_dump_and_output("html", argc, argv, help_text, "-o report.html", &path, &output);
+    if (status >= 0)
+        return status;
 
     struct symbolizer *sym;
     struct ls_dump *d = open_dump("html", path, &sym);

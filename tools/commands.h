@@ -29,6 +29,14 @@ int cmd_html(int argc, char **argv);
 
 /* Shared by commands: print "leakscope CMD: message" and return 2. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * The arguments of a command that turns one dump into one file: `DUMP -o FILE`
+ * (and --help, which prints help).  Returns -1 when both were given, else the
+ * exit status to return (0 after --help, 2 after a one-line error, which for a
+ * missing -o ends with missing_output).
+ */
+int parse_dump_and_output(const char *cmd, int argc, char **argv, const char *help, const char *missing_output,
+                          const char **path, const char **output);
 /* Parse a --top / --sort / --format value into opt; 0 if ok, else prints and returns 2. */
 int parse_report_option(const char *cmd, const char *name, const char *value, struct report_options *opt);
 /*

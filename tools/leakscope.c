@@ -39,6 +39,34 @@ int usage_error(const char *cmd, const char *fmt, ...)
     return 2;
 }
 
+int parse_dump_and_output(const char *cmd, int argc, char **argv, const char *help, const char *missing_output,
+                          const char **path, const char **output)
+{
+    *path = *output = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(help, stdout);
+            return 0;
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
+            if (i + 1 >= argc)
+                return usage_error(cmd, "%s needs a file name", a);
+            *output = argv[++i];
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error(cmd, "unknown option '%s'", a);
+        } else if (*path) {
+            return usage_error(cmd, "one dump at a time ('%s' and '%s' given)", *path, a);
+        } else {
+            *path = a;
+        }
+    }
+    if (!*path)
+        return usage_error(cmd, "no dump given");
+    if (!*output)
+        return usage_error(cmd, "no output file given: %s", missing_output);
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
