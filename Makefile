@@ -54,7 +54,7 @@ $(BUILD)/obj/tools/cmd_html.o: $(BUILD)/obj/tools/report_template.inc
 $(BUILD)/obj/tools/cmd_html.o: ALL_CFLAGS += -I$(BUILD)/obj/tools
 
 $(LIB): $(ENGINE_OBJS) $(PRELOAD_OBJ)
-	$(CC) $(LDFLAGS) -shared -o $@ $^ -Wl,-z,defs -Wl,--as-needed -lunwind -lz -ldl -pthread
+	$(CC) $(LDFLAGS) -shared -o $@ $^ -Wl,-z,defs -Wl,--as-needed -lunwind -lz -lm -ldl -pthread
 
 $(TOOL): $(TOOL_OBJS) $(READER_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ -ldw -lelf -lz -lstdc++ -pthread

@@ -2,7 +2,8 @@
 """make bench: every workload uninstrumented and under each tool, interleaved (A B C A B C ...) so the
 machine's drift cancels; per workload the median slowdown against the uninstrumented run of the same
 round, the peak RSS ratio, the output size, and for leakscope the metadata per live block, the sites and
-the exit scan's pause and speed.  Usage: compare.py BUILD_DIR [--rounds N] [--only NAME,...] [--scaling]"""
+the exit scan's pause and speed.  "sampled" is leakscope with LEAKSCOPE_SAMPLE (BENCH_SAMPLE, 512K).
+Usage: compare.py BUILD_DIR [--rounds N] [--only NAME,...] [--scaling]"""
 import json, os, shutil, statistics, subprocess, sys, tempfile, time, glob, argparse
 
 ap = argparse.ArgumentParser()
@@ -11,6 +12,7 @@ ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS",
 ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""))
 ap.add_argument("--scaling", action="store_true")
 args = ap.parse_args()
+sample = os.environ.get("BENCH_SAMPLE", "512K")
 build = os.path.abspath(args.build)
 lib, tool, stress = f"{build}/libleakscope.so", f"{build}/leakscope", f"{build}/bench/stress"
 work = tempfile.mkdtemp(prefix="leakscope-bench-")
@@ -66,7 +68,7 @@ WORKLOADS = {
 
 
 def tools():
-    t = {"plain": None, "leakscope": None}
+    t = {"plain": None, "leakscope": None, "sampled": None}
     t["heaptrack"] = None if shutil.which("heaptrack") else "heaptrack not installed"
     t["lsan"] = None if find_lsan() else "liblsan.so.0 not found"
     t["memcheck"] = None if shutil.which("valgrind") else "valgrind not installed"
@@ -75,8 +77,10 @@ def tools():
 
 def command(toolname, argv, extra, outdir):
     env = dict(os.environ, **extra)
-    if toolname == "leakscope":
+    if toolname in ("leakscope", "sampled"):
         env.update(LD_PRELOAD=lib, LEAKSCOPE_OUT=outdir, LEAKSCOPE_QUIET="1")
+        if toolname == "sampled":
+            env.update(LEAKSCOPE_SAMPLE=sample)
         return argv, env
     if toolname == "heaptrack":
         return ["heaptrack", "--raw", "-o", f"{outdir}/heaptrack"] + argv, env

@@ -131,7 +131,7 @@ static void start_pending_sysmon(void)
 
 static inline void record(void *p, size_t size)
 {
-    if (p && tracking()) {
+    if (p && tracking() && engine_sampled(size)) {
         if (__builtin_expect(__atomic_load_n(&sysmon_pending, __ATOMIC_RELAXED), 0))
             start_pending_sysmon();
         engine_guard++;
@@ -217,7 +217,7 @@ EXPORT void *realloc(void *p, size_t size)
     }
     void *q = real.realloc(p, size);
     engine_guard++;
-    if (q)
+    if (q && engine_sampled(size))
         engine_record_alloc(q, size);          /* the realloc call site owns the result */
     else if (was_tracked && size != 0)
         engine_restore(&old);                  /* failed: the old block is still there */

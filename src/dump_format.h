@@ -24,7 +24,10 @@
  *   META     text, one "key=value\n" per line (values never contain '\n'):
  *            format, version, pid, ppid, exe, cmdline, reason (exit | signal | periodic |
  *            scavenge | crash | interval), signal, seq, time_unix_ns, start_unix_ns, depth, interval_ms,
- *            stale_age_s, leakscope_version.
+ *            stale_age_s, leakscope_version, sample_period (LEAKSCOPE_SAMPLE: mean bytes between
+ *            sampled allocations, 0 or absent = every allocation recorded; when sampled, every
+ *            SITES counter is an estimate already scaled to all allocations, and BLOCKS holds only
+ *            the sampled blocks).
  *   STATS    text "key=value\n" lines, all decimal integers: rss_bytes,
  *            anon_bytes, lazyfree_bytes (absent when the kernel has no
  *            smaps_rollup), mallinfo_arena, mallinfo_hblkhd, mallinfo_uordblks,

@@ -542,6 +542,13 @@ static int64_t number_or(const char *v, int64_t fallback)
     return (errno || *end) ? fallback : n;
 }
 
+uint64_t dump_sample_period(const struct ls_dump *d)
+{
+    int64_t period = number_or(dump_meta(d, "sample_period"), 0);
+
+    return period > 0 ? (uint64_t)period : 0;
+}
+
 int64_t dump_stat(const struct ls_dump *d, const char *key, int64_t fallback)
 {
     return number_or(lookup(d->stats, d->nstats, key), fallback);

@@ -79,6 +79,8 @@ int dump_parse(const unsigned char *data, size_t len, const char *name, struct l
 void dump_free(struct ls_dump *d);
 
 const char *dump_meta(const struct ls_dump *d, const char *key);    /* NULL if absent */
+/* LEAKSCOPE_SAMPLE's period in bytes, or 0 when every allocation was recorded. */
+uint64_t dump_sample_period(const struct ls_dump *d);
 /* A SCAN value, or fallback when absent. */
 int64_t dump_scan_value(const struct ls_dump *d, const char *key, int64_t fallback);
 /* An RSS value (first of that key), or fallback. */

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -125,6 +126,10 @@ int engine_init(options_warn_fn warn)
     if (module_range_of((const void *)engine_init, &self_start, &self_end) != 0)
         self_start = self_end = 0;
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    if (options.sample_period) {
+        live_filter_enable();      /* frees of unsampled blocks then skip the table */
+        engine_sample_period = options.sample_period;
+    }
     engine_ready = 1;
     return 0;
 }
@@ -167,14 +172,98 @@ static struct site *site_here(int kind)
 }
 
 /* Blocks allocated before engine_init (by the loader, libc and libstdc++ start-up) have no stack. */
+static uint32_t early_id = SITE_NONE;
+
 static struct site *early_site(void)
 {
     static struct site *early;
     uintptr_t none[1] = { 0 };
 
-    if (!early)
-        early = site_intern(none, 0, SITE_HEAP);
+    if (!early && (early = site_intern(none, 0, SITE_HEAP)))
+        early_id = early->id;
     return early;
+}
+
+/*
+ * Sampling (LEAKSCOPE_SAMPLE=P): each thread counts down the bytes it
+ * allocates from an exponentially distributed distance with mean P, and the
+ * allocation that crosses zero is recorded, so a block of n bytes is recorded
+ * with probability 1 - exp(-n/P) whatever the thread did before (the
+ * exponential distribution has no memory).  Each recorded block then counts
+ * for 1/probability blocks and n/probability bytes at its site, which makes
+ * every counter an unbiased estimate of what full tracking would show (what
+ * tcmalloc and Go's heap profile do, except that Go scales a site by its
+ * average size afterwards, which misjudges the object count of a site whose
+ * sizes vary).  The object count is rounded up or down at random, the
+ * random number being drawn from the address so the free subtracts what the
+ * allocation added.
+ */
+uint64_t engine_sample_period;
+__thread int64_t engine_sample_countdown __attribute__((tls_model("initial-exec")));
+static __thread uint64_t sample_rng __attribute__((tls_model("initial-exec")));
+
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* A distance to the next sample, exponential with mean P, at least 1 byte. */
+static int64_t sample_distance(void)
+{
+    sample_rng ^= sample_rng << 13;
+    sample_rng ^= sample_rng >> 7;
+    sample_rng ^= sample_rng << 17;
+    double u = (double)((sample_rng >> 11) + 1) * 0x1p-53;     /* (0, 1] */
+    double d = -log(u) * (double)engine_sample_period;
+    return d < 1 ? 1 : d > 0x1p62 ? INT64_MAX / 2 : (int64_t)d;
+}
+
+int engine_sample_slow(size_t size)
+{
+    if (!sample_rng) {      /* this thread's first countdown: start it before counting this block */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        sample_rng = splitmix64((uint64_t)gettid() << 32 ^ (uint64_t)timespec_ns(&now)) | 1;
+        engine_sample_countdown = sample_distance() - (int64_t)size;
+        if (engine_sample_countdown > 0)
+            return 0;
+    }
+    engine_sample_countdown = sample_distance();
+    return 1;
+}
+
+/* What the block at addr of size bytes, recorded at site, counts for. */
+static void block_weight(uintptr_t addr, uint64_t size, uint32_t site, uint64_t *objects, uint64_t *bytes)
+{
+    if (!engine_sample_period || site == early_id || size == 0) {   /* recorded whether sampled or not */
+        *objects = 1;
+        *bytes = size;
+        return;
+    }
+    double scale = 1 / -expm1(-(double)size / (double)engine_sample_period);
+    double whole = floor(scale);
+    double coin = (double)(splitmix64(addr) >> 11) * 0x1p-53;      /* [0, 1) */
+    *objects = (uint64_t)whole + (coin < scale - whole);
+    *bytes = (uint64_t)llround((double)size * scale);
+}
+
+static void count_alloc(struct site *s, uintptr_t addr, uint64_t size)
+{
+    uint64_t objects, bytes;
+
+    block_weight(addr, size, s->id, &objects, &bytes);
+    site_count_alloc(s, objects, bytes);
+}
+
+static void count_free(struct site *s, uintptr_t addr, uint64_t size)
+{
+    uint64_t objects, bytes;
+
+    block_weight(addr, size, s->id, &objects, &bytes);
+    site_count_free(s, objects, bytes);
 }
 
 void engine_record_alloc(void *ptr, size_t size)
@@ -190,9 +279,9 @@ void engine_record_alloc(void *ptr, size_t size)
     if (rc == 1) {       /* a free we never saw: the old owner loses the block */
         struct site *old = site_by_id(stale.site);
         if (old)
-            site_count_free(old, stale.size);
+            count_free(old, stale.addr, stale.size);
     }
-    site_count_alloc(s, size);
+    count_alloc(s, (uintptr_t)ptr, size);
 }
 
 int engine_forget(void *ptr, struct live_block *out)
@@ -203,7 +292,7 @@ int engine_forget(void *ptr, struct live_block *out)
         return 0;
     struct site *s = site_by_id(b.site);
     if (s)
-        site_count_free(s, b.size);
+        count_free(s, b.addr, b.size);
     if (out)
         *out = b;
     return 1;
@@ -212,9 +301,12 @@ int engine_forget(void *ptr, struct live_block *out)
 void engine_restore(const struct live_block *block)
 {
     struct site *s = site_by_id(block->site);
+    uint64_t objects, bytes;
 
-    if (live_insert(block->addr, block->size, block->site, block->birth, NULL) == 0 && s)
-        site_count_resize(s, (int64_t)block->size, 1);
+    if (live_insert(block->addr, block->size, block->site, block->birth, NULL) == 0 && s) {
+        block_weight(block->addr, block->size, block->site, &objects, &bytes);
+        site_count_resize(s, (int64_t)bytes, (int64_t)objects);
+    }
 }
 
 void engine_record_mmap(void *addr, size_t len, int flags)
@@ -230,7 +322,7 @@ void engine_record_mmap(void *addr, size_t len, int flags)
     if (!s)
         return;
     if (regions_add((uintptr_t)addr, len, s->id, engine_now_cs()) == 0)
-        site_count_alloc(s, len);
+        site_count_alloc(s, 1, len);
 }
 
 void engine_record_munmap(void *addr, size_t len)
@@ -267,7 +359,7 @@ void engine_mremap_end(int tracked, const struct live_block *saved, void *old_ad
     }
     struct site *s = site_here(SITE_MMAP);
     if (s && regions_add((uintptr_t)new_addr, new_len, s->id, engine_now_cs()) == 0)
-        site_count_alloc(s, new_len);
+        site_count_alloc(s, 1, new_len);
 }
 
 void engine_record_madvise(size_t len, int advice)
@@ -296,7 +388,7 @@ uint32_t engine_thread_started(void)
 
     if (!s)
         return SITE_NONE;
-    site_count_alloc(s, 0);
+    site_count_alloc(s, 1, 0);
     return s->id;
 }
 
@@ -305,7 +397,7 @@ void engine_thread_exited(uint32_t site)
     struct site *s = site == SITE_NONE ? NULL : site_by_id(site);
 
     if (s)
-        site_count_free(s, 0);
+        site_count_free(s, 1, 0);
 }
 
 int64_t engine_uptime_ns(void)
@@ -441,9 +533,9 @@ static void build_meta(struct text *t, enum dump_reason reason, int signal, unsi
         n--;
     text_add_string(t, "cmdline", buf, n > 0 ? (size_t)n : 0);
     text_add(t, "reason=%s\nsignal=%d\nseq=%u\n", reason_name(reason), signal, seq);
-    text_add(t, "time_unix_ns=%lld\nstart_unix_ns=%lld\ndepth=%d\ninterval_ms=%d\nstale_age_s=%d\n",
-             (long long)timespec_ns(&now), (long long)start_unix_ns, options.depth, options.interval_ms,
-             options.stale_age_s);
+    text_add(t, "time_unix_ns=%lld\nstart_unix_ns=%lld\ndepth=%d\ninterval_ms=%d\nstale_age_s=%d\n"
+             "sample_period=%llu\n", (long long)timespec_ns(&now), (long long)start_unix_ns, options.depth,
+             options.interval_ms, options.stale_age_s, options.sample_period);
 }
 
 static void build_stats(struct text *t, int crashed)

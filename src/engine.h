@@ -31,7 +31,24 @@ static inline void engine_guard_leave(void) { engine_guard--; }
 int engine_init(options_warn_fn warn);
 const struct leakscope_options *engine_options(void);
 
-/* Heap blocks. */
+/*
+ * Sampling (LEAKSCOPE_SAMPLE, see engine.c): 1 if an allocation of size bytes
+ * is to be recorded.  Always 1 when every allocation is tracked.
+ */
+extern uint64_t engine_sample_period;
+extern __thread int64_t engine_sample_countdown __attribute__((tls_model("initial-exec")));
+int engine_sample_slow(size_t size);
+
+static inline int engine_sampled(size_t size)
+{
+    if (__builtin_expect(engine_sample_period == 0, 1))
+        return 1;
+    if ((engine_sample_countdown -= (int64_t)size) > 0)
+        return 0;
+    return engine_sample_slow(size);
+}
+
+/* Heap blocks (a sampled run records only those engine_sampled chose). */
 void engine_record_alloc(void *ptr, size_t size);
 /* Remove ptr from the live table; 1 and *out filled if it was tracked. */
 int engine_forget(void *ptr, struct live_block *out);

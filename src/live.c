@@ -27,7 +27,18 @@ struct live_shard {
 static struct live_shard shards[LIVE_SHARDS] = {
     [0 ... LIVE_SHARDS - 1] = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0 }
 };
-static atomic_size_t total_count;
+
+/*
+ * The sampling filter (live_filter_enable): a count of tracked blocks per
+ * 2^16 address-hash buckets, so that a free of a block that was never
+ * sampled, nearly every free, skips the locked lookup.  A bucket's top six
+ * bits are its shard's, so the shard lock serialises its writers; readers
+ * load it without a lock, which is safe because a block's insertion happens
+ * before anyone can free it.
+ */
+#define FILTER_BITS 16
+static _Atomic uint32_t filter[1 << FILTER_BITS];
+static int filter_on;
 
 static inline uint64_t addr_hash(uintptr_t addr)
 {
@@ -39,6 +50,36 @@ static inline uint64_t addr_hash(uintptr_t addr)
 static inline struct live_shard *shard_of(uintptr_t addr)
 {
     return &shards[addr_hash(addr) >> 58];
+}
+
+static inline size_t bucket_of(uintptr_t addr)
+{
+    return (size_t)(addr_hash(addr) >> (64 - FILTER_BITS));
+}
+
+static void filter_add(uintptr_t addr, int delta)
+{
+    _Atomic uint32_t *b = &filter[bucket_of(addr)];
+
+    atomic_store_explicit(b, atomic_load_explicit(b, memory_order_relaxed) + (uint32_t)delta,
+                          memory_order_relaxed);
+}
+
+/* 0: addr is certainly not tracked. */
+static inline int filter_may_hold(uintptr_t addr)
+{
+    return !filter_on || atomic_load_explicit(&filter[bucket_of(addr)], memory_order_relaxed) != 0;
+}
+
+/* The shard's entry count, read without its lock (for statistics). */
+static inline size_t shard_count(const struct live_shard *sh)
+{
+    return __atomic_load_n(&sh->count, __ATOMIC_RELAXED);
+}
+
+static inline void shard_count_add(struct live_shard *sh, long delta)
+{
+    __atomic_store_n(&sh->count, sh->count + (size_t)delta, __ATOMIC_RELAXED);
 }
 
 static inline size_t slot_of(const struct live_shard *sh, uintptr_t addr)
@@ -88,8 +129,9 @@ int live_insert(uintptr_t addr, uint64_t size, uint32_t site, uint32_t birth,
         while (sh->slots[i].addr != 0 && sh->slots[i].addr != addr)
             i = (i + 1) & (sh->capacity - 1);
         if (sh->slots[i].addr == 0) {
-            sh->count++;
-            atomic_fetch_add_explicit(&total_count, 1, memory_order_relaxed);
+            shard_count_add(sh, 1);
+            if (filter_on)
+                filter_add(addr, 1);
         } else {
             if (replaced)
                 *replaced = sh->slots[i];
@@ -120,6 +162,8 @@ int live_remove(uintptr_t addr, struct live_block *out)
     struct live_shard *sh = shard_of(addr);
     int found = 0;
 
+    if (!filter_may_hold(addr))
+        return 0;
     pthread_mutex_lock(&sh->mutex);
     size_t i = find(sh, addr);
     if (i < sh->capacity) {
@@ -142,8 +186,9 @@ int live_remove(uintptr_t addr, struct live_block *out)
             }
         }
         sh->slots[hole].addr = 0;
-        sh->count--;
-        atomic_fetch_sub_explicit(&total_count, 1, memory_order_relaxed);
+        shard_count_add(sh, -1);
+        if (filter_on)
+            filter_add(addr, -1);
     }
     pthread_mutex_unlock(&sh->mutex);
     return found;
@@ -154,6 +199,8 @@ int live_lookup(uintptr_t addr, struct live_block *out)
     struct live_shard *sh = shard_of(addr);
     int found = 0;
 
+    if (!filter_may_hold(addr))
+        return 0;
     pthread_mutex_lock(&sh->mutex);
     size_t i = find(sh, addr);
     if (i < sh->capacity) {
@@ -167,7 +214,22 @@ int live_lookup(uintptr_t addr, struct live_block *out)
 
 size_t live_count(void)
 {
-    return atomic_load_explicit(&total_count, memory_order_relaxed);
+    size_t n = 0;
+
+    for (int i = 0; i < LIVE_SHARDS; i++)
+        n += shard_count(&shards[i]);
+    return n;
+}
+
+void live_filter_enable(void)
+{
+    live_lock_all();
+    for (int s = 0; s < LIVE_SHARDS; s++)
+        for (size_t i = 0; i < shards[s].capacity; i++)
+            if (shards[s].slots[i].addr != 0)
+                filter_add(shards[s].slots[i].addr, 1);
+    filter_on = 1;
+    live_unlock_all(0);
 }
 
 size_t live_table_bytes(void)
@@ -206,7 +268,7 @@ size_t live_copy_shard(int shard, struct live_block **buf, size_t *cap)
 
 size_t live_copy_locked(struct live_block **buf, size_t *cap)
 {
-    size_t total = atomic_load_explicit(&total_count, memory_order_relaxed), n = 0;
+    size_t total = live_count(), n = 0;
 
     if (total > *cap) {
         size_t want = total + 64;

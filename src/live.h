@@ -31,6 +31,13 @@ int live_insert(uintptr_t addr, uint64_t size, uint32_t site, uint32_t birth,
 int live_remove(uintptr_t addr, struct live_block *out);
 int live_lookup(uintptr_t addr, struct live_block *out);
 size_t live_count(void);
+
+/*
+ * Sampling mode: from now on keep a filter that lets live_remove and
+ * live_lookup answer "not tracked" without a lock for most addresses that
+ * are not (the frees of blocks that were not sampled).
+ */
+void live_filter_enable(void);
 size_t live_table_bytes(void);   /* memory held by the table itself */
 
 /*

@@ -90,11 +90,34 @@ int options_parse_signal(const char *text)
     return -1;
 }
 
+long long options_parse_bytes(const char *text)
+{
+    static const struct { const char *suffix; int shift; } units[] = {
+        { "", 0 }, { "K", 10 }, { "KiB", 10 }, { "M", 20 }, { "MiB", 20 }, { "G", 30 }, { "GiB", 30 },
+    };
+    char *end;
+
+    if (*text < '0' || *text > '9')
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno)
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
+        if (strcasecmp(end, units[i].suffix) != 0)
+            continue;
+        if (v > (1ull << 40) >> units[i].shift)
+            return -1;
+        return (long long)(v << units[i].shift);
+    }
+    return -1;
+}
+
 /* Every LEAKSCOPE_* name leakscope reads (LEAKSCOPE_LIB: the command's, to find the library). */
 static const char *const known_names[] = {
     "OUT", "DEPTH", "SIGNAL", "LOG", "FOLLOW_EXEC", "LEAK_CHECK", "EXITCODE", "SCAN_INTERVAL", "SUPPRESSIONS",
     "STOP", "INTERVAL", "STALE_AGE", "SCAVENGE", "SCAVENGE_SIGNAL", "MADV_DONTNEED", "DUMP_INTERVAL",
-    "DUMP_KEEP", "CRASH_DUMP", "FORK_SCAN", "QUIET", "LIB",
+    "DUMP_KEEP", "CRASH_DUMP", "FORK_SCAN", "QUIET", "SAMPLE", "LIB",
 };
 
 /* A misspelt setting (LEAKSCOPE_DEPHT) would otherwise be silently ignored. */
@@ -291,6 +314,21 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
             opt->fork_scan = b;
         else
             warnf(warn, arg, "LEAKSCOPE_FORK_SCAN='%s' is not 0 or 1 (no/yes, off/on); using 1", v);
+    }
+    if ((v = getenv("LEAKSCOPE_SAMPLE")) && *v) {
+        long long bytes = options_parse_bytes(v);
+        if (bytes >= 0)
+            opt->sample_period = (unsigned long long)bytes;
+        else
+            warnf(warn, arg, "LEAKSCOPE_SAMPLE='%s' is not a number of bytes from 0 to 1024G (512K, 4M: "
+                  "powers of 1024); tracking every allocation", v);
+    }
+    if (opt->sample_period && opt->leak_check) {
+        /* Unsampled blocks are not in the live table, so the scan could not follow pointers through them. */
+        if ((v = getenv("LEAKSCOPE_LEAK_CHECK")) && *v && parse_bool(v) == 1)
+            warnf(warn, arg, "LEAKSCOPE_LEAK_CHECK=1 needs every allocation, and LEAKSCOPE_SAMPLE tracks only "
+                  "some; the leak check is off (unset LEAKSCOPE_SAMPLE to find leaks)");
+        opt->leak_check = 0;
     }
     if ((v = getenv("LEAKSCOPE_QUIET")) && *v) {
         int b = parse_bool(v);

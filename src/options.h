@@ -35,6 +35,7 @@ struct leakscope_options {
     int crash_dumps;           /* LEAKSCOPE_CRASH_DUMP: a dump on SIGSEGV, SIGBUS, SIGABRT, SIGFPE (default 1) */
     int dump_interval_ms;      /* LEAKSCOPE_DUMP_INTERVAL: periodic dumps without a scan, 0 = none */
     int dump_keep;             /* LEAKSCOPE_DUMP_KEEP: how many of those to keep (default 3) */
+    unsigned long long sample_period;  /* LEAKSCOPE_SAMPLE: mean bytes between sampled allocations, 0 = every one */
 };
 
 typedef void (*options_warn_fn)(const char *line, void *arg);
@@ -44,5 +45,8 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
 
 /* "USR1", "SIGUSR2", "RTMIN+3", "12", "0"/"none": the signal number, or -1. */
 int options_parse_signal(const char *text);
+
+/* "524288", "512K", "512KiB", "4M", "1G" (powers of 1024): a byte count from 0 to 2^40, or -1. */
+long long options_parse_bytes(const char *text);
 
 #endif

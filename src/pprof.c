@@ -347,8 +347,16 @@ static void encode(struct encoder *e)
         field_varint(&e->profile, 9, (uint64_t)strtoll(t, NULL, 10));
     if (t && start)
         field_varint(&e->profile, 10, (uint64_t)(strtoll(t, NULL, 10) - strtoll(start, NULL, 10)));
+    /* Like Go's heap profiles: the period is the mean bytes between samples (1: every allocation). */
+    uint64_t period = dump_sample_period(d);
     value_type(e, 11, "space", "bytes");
-    field_varint(&e->profile, 12, 1);          /* every allocation is recorded: no sampling */
+    field_varint(&e->profile, 12, period ? period : 1);
+    if (period) {
+        char note[160];
+        snprintf(note, sizeof note, "leakscope sampled one allocation per %llu bytes on average; "
+                 "values are estimates scaled to every allocation", (unsigned long long)period);
+        field_varint(&e->profile, 13, (uint64_t)intern(&e->strings, note));
+    }
     field_varint(&e->profile, 14, (uint64_t)intern(&e->strings, "inuse_space"));
 }
 

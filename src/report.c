@@ -262,7 +262,11 @@ static void text_report(FILE *out, const struct ls_dump *d, struct symbolizer *s
             reason && strcmp(reason, "signal") == 0 ? "a signal" : reason ? reason : "?");
     if (reason && (strcmp(reason, "signal") == 0 || strcmp(reason, "crash") == 0) && dump_meta(d, "signal"))
         fprintf(out, " (%s)", dump_meta(d, "signal"));
-    fprintf(out, ", %s, %.2f s after start\n\n", when, after);
+    fprintf(out, ", %s, %.2f s after start\n", when, after);
+    if (dump_sample_period(d))
+        fprintf(out, "sampled:   one allocation per %s on average (LEAKSCOPE_SAMPLE): sizes and counts are "
+                "estimates, leaks are not checked\n", format_bytes(dump_sample_period(d), b1, sizeof b1));
+    fputc('\n', out);
 
     rss_report_text(out, d, sym);
     fprintf(out, "heap in use:        %s (%s bytes) in %s blocks\n", format_bytes(t.inuse_space, b1, sizeof b1),
@@ -430,7 +434,7 @@ static void json_report(FILE *out, const struct ls_dump *d, struct symbolizer *s
     size_t nranked;
     const struct ls_site **ranked = ranked_sites(d, opt->sort, &nranked);
     static const char *numeric_meta[] = { "pid", "ppid", "seq", "signal", "time_unix_ns", "start_unix_ns",
-                                          "depth", "version" };
+                                          "depth", "version", "interval_ms", "stale_age_s", "sample_period" };
 
     compute_totals(d, &t);
     fputs("{\"dump\": {\"path\": ", out);

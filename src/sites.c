@@ -164,11 +164,11 @@ static struct site *intern_locked(const uintptr_t *pcs, int depth, int kind, uin
     return s;
 }
 
-void site_count_alloc(struct site *s, uint64_t bytes)
+void site_count_alloc(struct site *s, uint64_t objects, uint64_t bytes)
 {
-    atomic_fetch_add_explicit(&s->alloc_objects, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->alloc_objects, objects, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->alloc_space, bytes, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->inuse_objects, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->inuse_objects, (int64_t)objects, memory_order_relaxed);
     int64_t now = atomic_fetch_add_explicit(&s->inuse_space, (int64_t)bytes,
                                             memory_order_relaxed) + (int64_t)bytes;
     int64_t peak = atomic_load_explicit(&s->peak_inuse_space, memory_order_relaxed);
@@ -178,9 +178,9 @@ void site_count_alloc(struct site *s, uint64_t bytes)
         ;
 }
 
-void site_count_free(struct site *s, uint64_t bytes)
+void site_count_free(struct site *s, uint64_t objects, uint64_t bytes)
 {
-    atomic_fetch_sub_explicit(&s->inuse_objects, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&s->inuse_objects, (int64_t)objects, memory_order_relaxed);
     atomic_fetch_sub_explicit(&s->inuse_space, (int64_t)bytes, memory_order_relaxed);
 }
 

@@ -44,8 +44,9 @@ struct site *site_by_id(uint32_t id);
 uint32_t site_count(void);
 static inline int site_kind(const struct site *s) { return (int)s->key_kind; }
 
-void site_count_alloc(struct site *s, uint64_t bytes);   /* + alloc and inuse */
-void site_count_free(struct site *s, uint64_t bytes);    /* - inuse */
+/* objects and bytes: 1 and the size, or what one sampled block stands for (LEAKSCOPE_SAMPLE). */
+void site_count_alloc(struct site *s, uint64_t objects, uint64_t bytes);   /* + alloc and inuse */
+void site_count_free(struct site *s, uint64_t objects, uint64_t bytes);    /* - inuse */
 void site_count_resize(struct site *s, int64_t bytes, int64_t objects); /* inuse only (mmap splits) */
 
 void sites_lock_for_fork(void);

@@ -571,7 +571,7 @@ void sysmon_restart_in_child(void)
 void sysmon_final_dump(void)
 {
     static struct dump_result r;
-    char b[32], c[32];
+    char b[32], c[32], d[32];
     struct engine_totals t;
     const struct leakscope_options *opt = engine_options();
 
@@ -581,8 +581,13 @@ void sysmon_final_dump(void)
     }
     if (!opt->quiet) {
         engine_totals(&t);
-        sysmon_log("exit dump %s: %s in %s blocks still allocated at %u sites", r.path,
-                   format_bytes(t.inuse_space, b, sizeof b), format_count(t.inuse_objects, c, sizeof c), t.sites);
+        char sampled[64] = "";
+        if (opt->sample_period)
+            snprintf(sampled, sizeof sampled, " (estimated: one allocation sampled per %s)",
+                     format_bytes(opt->sample_period, d, sizeof d));
+        sysmon_log("exit dump %s: %s in %s blocks still allocated at %u sites%s", r.path,
+                   format_bytes(t.inuse_space, b, sizeof b), format_count(t.inuse_objects, c, sizeof c), t.sites,
+                   sampled);
         print_leaks("at exit", &r);
     }
     if (opt->exitcode && leaks_found(&r)) {

@@ -28,12 +28,12 @@ static unsigned char *sample_dump(size_t *len)
 
     for (int i = 0; i < 100; i++) {
         live_insert(0x10000000 + (uintptr_t)i * 1024, 1000, sa->id, (uint32_t)i, NULL);
-        site_count_alloc(sa, 1000);
+        site_count_alloc(sa, 1, 1000);
     }
-    site_count_alloc(sb, 77);
-    site_count_free(sb, 77);
+    site_count_alloc(sb, 1, 77);
+    site_count_free(sb, 1, 77);
     regions_add(0x7f0000000000, 65536, sm->id, 5);
-    site_count_alloc(sm, 65536);
+    site_count_alloc(sm, 1, 65536);
 
     char path[] = "/tmp/leakscope-dump-XXXXXX";
     int fd = mkstemp(path);

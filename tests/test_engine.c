@@ -56,10 +56,10 @@ Test(sites, counters_follow_allocations_and_frees)
     uintptr_t pcs[] = { 0xabc };
     struct site *s = site_intern(pcs, 1, SITE_HEAP);
 
-    site_count_alloc(s, 100);
-    site_count_alloc(s, 300);
-    site_count_free(s, 100);
-    site_count_alloc(s, 50);
+    site_count_alloc(s, 1, 100);
+    site_count_alloc(s, 1, 300);
+    site_count_free(s, 1, 100);
+    site_count_alloc(s, 1, 50);
     cr_assert_eq(s->alloc_objects, 3);
     cr_assert_eq(s->alloc_space, 450);
     cr_assert_eq(s->inuse_objects, 2);
@@ -157,7 +157,7 @@ Test(regions, partial_unmaps_trim_and_split_regions)
     struct region r;
 
     regions_add(0x100000, 16 * 4096, s->id, 0);
-    site_count_alloc(s, 16 * 4096);
+    site_count_alloc(s, 1, 16 * 4096);
     regions_remove(0x100000, 4096);                     /* head */
     regions_remove(0x100000 + 15 * 4096, 4096);         /* tail */
     regions_remove(0x100000 + 6 * 4096, 4 * 4096);      /* middle: split */
@@ -180,9 +180,9 @@ Test(regions, mapping_over_a_tracked_range_replaces_it)
     struct site *s = mmap_site();
 
     regions_add(0x100000, 8 * 4096, s->id, 0);
-    site_count_alloc(s, 8 * 4096);
+    site_count_alloc(s, 1, 8 * 4096);
     regions_add(0x100000 + 4096, 2 * 4096, s->id, 0);   /* MAP_FIXED over the middle */
-    site_count_alloc(s, 2 * 4096);
+    site_count_alloc(s, 1, 2 * 4096);
     cr_assert_eq(regions_count(), 3);
     cr_assert_eq(regions_bytes(), 8 * 4096);
     cr_assert_eq(s->inuse_space, 8 * 4096);
@@ -241,7 +241,7 @@ Test(options, every_setting_rejects_a_bad_value_by_name_and_keeps_its_default)
         { "STOP", "gdb" }, { "INTERVAL", "-1" }, { "STALE_AGE", "0" }, { "SCAVENGE", "1e9" },
         { "SCAVENGE_SIGNAL", "USR1" }, { "MADV_DONTNEED", "sometimes" }, { "DUMP_INTERVAL", "0.0001" },
         { "DUMP_KEEP", "0" }, { "CRASH_DUMP", "x" }, { "FORK_SCAN", "-" }, { "QUIET", "7" },
-        { "OUT", "/no/such/dir" },
+        { "OUT", "/no/such/dir" }, { "SAMPLE", "12X" },
     };
     const size_t n = sizeof bad / sizeof *bad;
     struct leakscope_options defaults, o;

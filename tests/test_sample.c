@@ -1,0 +1,177 @@
+/*
+ * test_sample.c - sampling mode (LEAKSCOPE_SAMPLE): how often an allocation
+ * is recorded, that the scaled counters estimate full tracking, and that the
+ * period reaches the dump, the report and the pprof profile.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "helpers.h"
+#include "options.h"
+
+#define STRESS LEAKSCOPE_BUILD_DIR "/bench/stress"
+
+Test(sampling, an_allocation_is_recorded_with_probability_one_minus_exp_of_size_over_period)
+{
+    static const size_t sizes[] = { 64, 1000, 4096, 40000 };
+    const int calls = 200000;
+
+    engine_sample_period = 4096;
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        int sampled = 0;
+        for (int i = 0; i < calls; i++)
+            sampled += engine_sampled(sizes[k]);
+        double p = 1 - exp(-(double)sizes[k] / 4096), got = (double)sampled / calls;
+        double sigma = sqrt(p * (1 - p) / calls);
+        cr_assert(fabs(got - p) <= 5 * sigma + 1e-4, "size %zu: sampled %.4f of the calls, expected %.4f",
+                  sizes[k], got, p);
+    }
+    engine_sample_period = 0;
+    cr_assert_eq(engine_sampled(1), 1, "without a period every allocation is recorded");
+}
+
+Test(sampling, the_period_is_read_with_units_and_bad_values_are_named)
+{
+    cr_assert_eq(options_parse_bytes("524288"), 524288);
+    cr_assert_eq(options_parse_bytes("512K"), 524288);
+    cr_assert_eq(options_parse_bytes("512KiB"), 524288);
+    cr_assert_eq(options_parse_bytes("4m"), 4 << 20);
+    cr_assert_eq(options_parse_bytes("1G"), 1 << 30);
+    cr_assert_eq(options_parse_bytes("0"), 0);
+    cr_assert_eq(options_parse_bytes("1025G"), -1);
+    cr_assert_eq(options_parse_bytes("-1"), -1);
+    cr_assert_eq(options_parse_bytes("12X"), -1);
+    cr_assert_eq(options_parse_bytes("K"), -1);
+}
+
+/* The exit dump of the stress program (300k allocations, a live set of 100k blocks) with extra settings. */
+static struct ls_dump *stress_dump(const char *const env[], char **dir)
+{
+    char *argv[] = { STRESS, "1", "300000", "16", "100000", NULL };
+    size_t n;
+    *dir = make_temp_dir();
+    struct proc_result r = run_program(argv, env, 1, *dir);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    char **dumps = dumps_of(*dir, r.pid, &n);
+    cr_assert_eq(n, 1, "%s", r.err);
+    struct ls_dump *d = load_dump(dumps[0]);
+    free_paths(dumps);
+    free_result(&r);
+    return d;
+}
+
+struct heap_totals {
+    double v[4];            /* alloc_objects, alloc_space, inuse_objects, inuse_space */
+};
+
+static struct heap_totals heap_totals(const struct ls_dump *d)
+{
+    struct heap_totals t = { { 0 } };
+    for (size_t i = 0; i < d->nsites; i++) {
+        const struct ls_site *s = &d->sites[i];
+        if (s->kind != 0)
+            continue;
+        t.v[0] += (double)s->alloc_objects;
+        t.v[1] += (double)s->alloc_space;
+        t.v[2] += (double)s->inuse_objects;
+        t.v[3] += (double)s->inuse_space;
+    }
+    return t;
+}
+
+/*
+ * At 2 KiB the run records about one block in eight; each estimate's standard
+ * error is then 0.2 % (alloc) to 1.4 % (inuse_objects: sizes from 16 to 527
+ * bytes weigh 128 to 4 blocks each), so 5 % is 3.6 standard errors or more.
+ */
+Test(sampling, scaled_counters_are_within_5_percent_of_full_tracking, .timeout = 120)
+{
+    static const char *const names[] = { "alloc_objects", "alloc_space", "inuse_objects", "inuse_space" };
+    const char *full_env[] = { "LEAKSCOPE_LEAK_CHECK=0", NULL };
+    const char *sampled_env[] = { "LEAKSCOPE_SAMPLE=2K", NULL };
+    char *full_dir, *sampled_dir;
+    struct ls_dump *full = stress_dump(full_env, &full_dir), *sampled = stress_dump(sampled_env, &sampled_dir);
+
+    struct heap_totals f = heap_totals(full), s = heap_totals(sampled);
+    for (int k = 0; k < 4; k++)
+        cr_assert(fabs(s.v[k] / f.v[k] - 1) <= 0.05, "%s: sampled estimate %.0f, full tracking %.0f (%+.1f %%)",
+                  names[k], s.v[k], f.v[k], (s.v[k] / f.v[k] - 1) * 100);
+    cr_assert(sampled->nblocks * 4 < full->nblocks, "only the sampled blocks are kept: %zu of %zu",
+              sampled->nblocks, full->nblocks);
+    cr_assert_eq(dump_sample_period(sampled), 2048);
+    cr_assert_eq(dump_sample_period(full), 0);
+    cr_assert_eq(sampled->nscan, 0, "no reachability scan when sampling");
+    dump_free(full);
+    dump_free(sampled);
+    free(full_dir);
+    free(sampled_dir);
+}
+
+Test(sampling, the_period_is_in_the_report_and_the_pprof_profile, .timeout = 120)
+{
+    const char *env[] = { "LEAKSCOPE_SAMPLE=512K", NULL };
+    char *dir;
+    struct ls_dump *d = stress_dump(env, &dir);
+    char *profile;
+    asprintf(&profile, "%s/heap.pb.gz", dir);
+
+    char *report[] = { TOOL_PATH, "report", d->path, NULL };
+    struct proc_result r = run_program(report, NULL, 0, dir);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.out, "sampled:   one allocation per 512.0 KiB on average (LEAKSCOPE_SAMPLE)"),
+                       "%s", r.out);
+    free_result(&r);
+
+    char *json[] = { TOOL_PATH, "report", "--format", "json", d->path, NULL };
+    r = run_program(json, NULL, 0, dir);
+    cr_assert_not_null(strstr(r.out, "\"sample_period\": 524288"), "%s", r.out);
+    free_result(&r);
+
+    char *pprof[] = { TOOL_PATH, "pprof", d->path, "-o", profile, NULL };
+    r = run_program(pprof, NULL, 0, dir);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    free_result(&r);
+    if (system("command -v go >/dev/null 2>&1") == 0) {
+        char *cmd, text[8192] = "";
+        asprintf(&cmd, "go tool pprof -raw %s 2>&1 | head -5", profile);
+        FILE *p = popen(cmd, "r");
+        size_t n = fread(text, 1, sizeof text - 1, p);
+        text[n] = '\0';
+        pclose(p);
+        cr_assert_not_null(strstr(text, "Period: 524288"), "%s", text);
+        cr_assert_not_null(strstr(text, "sampled one allocation per 524288 bytes"), "%s", text);
+        free(cmd);
+    }
+    free(profile);
+    dump_free(d);
+    free(dir);
+}
+
+Test(sampling, asking_for_the_leak_check_too_says_in_one_line_why_it_is_off, .timeout = 60)
+{
+    const char *env[] = { "LEAKSCOPE_SAMPLE=64K", "LEAKSCOPE_LEAK_CHECK=1", NULL };
+    char *argv[] = { PROG("leaks"), "lost", NULL }, *dir = make_temp_dir();
+    struct proc_result r = run_program(argv, env, 1, dir);
+
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_assert_eq(occurrences(r.err, "LEAKSCOPE_LEAK_CHECK=1 needs every allocation"), 1, "%s", r.err);
+    cr_assert_null(strstr(r.err, "leak check at exit"), "no leak verdict from a sampled run:\n%s", r.err);
+    cr_assert_not_null(strstr(r.err, "(estimated: one allocation sampled per 64.0 KiB)"), "%s", r.err);
+    free_result(&r);
+    free(dir);
+}
+
+Test(sampling, real_programs_run_unchanged, .timeout = 120)
+{
+    const char *env[] = { "LEAKSCOPE_SAMPLE=16K", "PYTHONMALLOC=malloc", NULL };
+    char *python[] = { "python3", "-c", "d = {str(i): [i] * (i % 7) for i in range(50000)}; print(len(d))", NULL };
+    char *perl[] = { "perl", "-e", "my %h; $h{$_} = [$_] for 1..50000; print scalar(keys %h), qq(\\n)", NULL };
+
+    free(assert_preload_changes_nothing(python, env));
+    free(assert_preload_changes_nothing(perl, env));
+}
