@@ -7,13 +7,14 @@ CXX      ?= c++
 BUILD    := build
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
-ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -Isrc -fPIC -fvisibility=hidden -pthread
+# Frame pointers in leakscope's own code: the stack walk starts in it (src/unwind.c).
+ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -Isrc -fPIC -fvisibility=hidden -fno-omit-frame-pointer -pthread
 
 # Engine: linked into the preloaded library (and the unit tests).
 ENGINE_SRCS := src/arena.c src/sites.c src/live.c src/regions.c src/modules.c src/options.c \
                src/engine.c src/dump_write.c src/sysmon.c src/util.c \
                src/memmap.c src/world.c src/scan.c src/leakcheck.c src/suppress.c \
-               src/procfs.c src/timeline.c src/rss.c src/insight.c
+               src/procfs.c src/timeline.c src/rss.c src/insight.c src/unwind.c
 # Reader side: linked into the tool (and the tests).
 READER_SRCS := src/dump_read.c src/symbolize.c src/report.c src/rssreport.c src/leaks.c src/pprof.c src/util.c src/options.c src/suppress.c \
                src/rss.c

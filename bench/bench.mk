@@ -29,15 +29,19 @@ bench-symbolize: $(LIB) $(TOOL) $(BUILD)/bench/many_stacks
 # `make bench`: every workload (bench/compare.py) plain and under leakscope, heaptrack, LeakSanitizer and,
 # on the small input, valgrind memcheck, interleaved; BENCH_ROUNDS (3), BENCH_ONLY=stress,perl to pick.
 # `make bench-scaling` adds how the cost grows with stack depth, threads and live blocks (BENCH_FULL=1: 10M).
+# stress-fp: the same program built with frame pointers, as Fedora and Ubuntu 24.04 build theirs.
 $(BUILD)/bench/stress: bench/stress.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 $(WARN) -O2 -g -pthread -o $@ $<
+$(BUILD)/bench/stress-fp: bench/stress.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) -O2 -g -fno-omit-frame-pointer -pthread -o $@ $<
 
 .PHONY: bench bench-scaling
 $(BUILD)/.deps-bench:
 	@sh scripts/install-deps.sh bench
 	@mkdir -p $(BUILD) && touch $@
-bench: $(BUILD)/.deps-bench $(LIB) $(TOOL) $(BUILD)/bench/stress
+bench: $(BUILD)/.deps-bench $(LIB) $(TOOL) $(BUILD)/bench/stress $(BUILD)/bench/stress-fp
 	python3 bench/compare.py $(BUILD)
 bench-scaling: $(BUILD)/.deps-bench $(LIB) $(TOOL) $(BUILD)/bench/stress
 	python3 bench/compare.py $(BUILD) --scaling --only none

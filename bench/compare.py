@@ -15,6 +15,7 @@ args = ap.parse_args()
 sample = os.environ.get("BENCH_SAMPLE", "512K")
 build = os.path.abspath(args.build)
 lib, tool, stress = f"{build}/libleakscope.so", f"{build}/leakscope", f"{build}/bench/stress"
+stress_fp = f"{build}/bench/stress-fp"
 work = tempfile.mkdtemp(prefix="leakscope-bench-")
 
 
@@ -57,6 +58,7 @@ env_py = {"PYTHONMALLOC": "malloc"}
 WORKLOADS = {
     "stress (1 thread, 64 frames)": ([stress, "1", "1000000", "64", "100000"], {}, False),
     "stress (2 threads, 64 frames)": ([stress, "2", "500000", "64", "100000"], {}, False),
+    "stress with frame pointers (1 thread, 64 frames)": ([stress_fp, "1", "1000000", "64", "100000"], {}, False),
     "stress small (memcheck)": ([stress, "1", "50000", "32", "10000"], {}, True),
     "gcc -O1 -c (driver)": (["gcc", "-O1", "-c", big, "-o", f"{work}/big.o"], {}, False),
     "cc1 -O1": ([cc1, "-quiet", "-O1", big, "-o", f"{work}/big.s"], {}, False),
@@ -118,7 +120,9 @@ def leakscope_facts(outdir):
     j = json.loads(subprocess.run([tool, "report", "--format", "json", "--top", "0", dumps[-1]],
                                   capture_output=True, text=True).stdout)
     p, s = j["process"], j.get("scan") or {}
-    return {"meta": p["meta_bytes"], "meta_per_block": p["meta_bytes"] / max(p["live_blocks"], 1), "live": p["live_blocks"],
+    walked = p.get("stacks_by_frame_pointers", 0)
+    return {"frame_pointer_share": walked / max(walked + p.get("stacks_by_libunwind", 0), 1),
+            "meta": p["meta_bytes"], "meta_per_block": p["meta_bytes"] / max(p["live_blocks"], 1), "live": p["live_blocks"],
             "sites": p["sites"], "pause_ms": s.get("pause_ns", 0) / 1e6,
             "scan_mbps": s.get("bytes_scanned", 0) / max(s.get("total_ns", 1), 1) * 1e3}
 
@@ -159,7 +163,7 @@ def bench(name, argv, extra, small, toolset):
     if f:
         print(f"  leakscope: {human(f['meta'])} of metadata at exit, {f['meta_per_block']:.0f} B per live block "
               f"({f['live']:,} live), {f['sites']:,} sites; exit scan paused the program {f['pause_ms']:.1f} ms, "
-              f"scanned {f['scan_mbps']:.0f} MB/s")
+              f"scanned {f['scan_mbps']:.0f} MB/s; {f['frame_pointer_share']:.0%} of stacks by frame pointers")
     return f
 
 

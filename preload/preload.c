@@ -48,6 +48,7 @@ static struct {
     int (*madvise)(void *, size_t, int);
     int (*pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
     int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+    int (*dlclose)(void *);
 } real;
 
 /* ---- bootstrap: memory for dlsym before the real calloc is known ---- */
@@ -102,6 +103,7 @@ static void resolve_real(void)
     FIND(madvise);
     FIND(pthread_create);
     FIND(sigaction);
+    FIND(dlclose);
 #undef FIND
     engine_guard--;
 }
@@ -415,6 +417,18 @@ EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(
         meta_free(ts, sizeof *ts);
         engine_guard--;
     }
+    return rc;
+}
+
+/* ---- unloaded code: other code may later occupy its addresses ---- */
+
+EXPORT int dlclose(void *handle)
+{
+    if (__builtin_expect(!real.dlclose, 0))
+        resolve_real();
+    int rc = real.dlclose(handle);
+    if (rc == 0)
+        engine_code_unloaded();
     return rc;
 }
 

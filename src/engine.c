@@ -21,9 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
-
 #include "arena.h"
 #include "dump_format.h"
 #include "dump_write.h"
@@ -33,8 +30,7 @@
 #include "timeline.h"
 #include "sites.h"
 #include "suppress.h"
-
-#define SKIP_SLACK 16     /* room for leakscope's own frames above the caller */
+#include "unwind.h"
 
 __thread int engine_guard __attribute__((tls_model("initial-exec")));
 int engine_ready;
@@ -125,7 +121,7 @@ int engine_init(options_warn_fn warn)
     start_unix_ns = timespec_ns(&now);
     if (module_range_of((const void *)engine_init, &self_start, &self_end) != 0)
         self_start = self_end = 0;
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    unwind_init(self_start, self_end, options.unwind);
     if (options.sample_period) {
         live_filter_enable();      /* frees of unsampled blocks then skip the table */
         engine_sample_period = options.sample_period;
@@ -149,18 +145,12 @@ uint32_t engine_now_cs(void)
 
 int engine_capture_stack(uintptr_t *pcs, int max_depth)
 {
-    void *raw[SITE_MAX_DEPTH + SKIP_SLACK];
-    int n = unw_backtrace(raw, max_depth + SKIP_SLACK);
-    int first = 0;
+    return unwind_capture(pcs, max_depth);
+}
 
-    while (first < n && (uintptr_t)raw[first] >= self_start && (uintptr_t)raw[first] < self_end)
-        first++;
-    int depth = n - first;
-    if (depth > max_depth)
-        depth = max_depth;
-    for (int i = 0; i < depth; i++)
-        pcs[i] = (uintptr_t)raw[first + i];
-    return depth;
+void engine_code_unloaded(void)
+{
+    unwind_code_unloaded();
 }
 
 static struct site *site_here(int kind)
@@ -268,6 +258,7 @@ static void count_free(struct site *s, uintptr_t addr, uint64_t size)
 
 void engine_record_alloc(void *ptr, size_t size)
 {
+    live_prefetch((uintptr_t)ptr);      /* the table's cache miss overlaps the stack walk */
     struct site *s = engine_ready ? site_here(SITE_HEAP) : early_site();
     struct live_block stale;
 
@@ -538,15 +529,12 @@ static void build_meta(struct text *t, enum dump_reason reason, int signal, unsi
              options.interval_ms, options.stale_age_s, options.sample_period);
 }
 
-static void build_stats(struct text *t, int crashed)
+/* m: the process's memory, read once per dump (mallinfo2 walks every free chunk under malloc's lock). */
+static void build_stats(struct text *t, const struct proc_memory *mem)
 {
-    struct proc_memory m;
+    struct proc_memory m = *mem;
     struct engine_totals tot;
 
-    if (crashed)
-        proc_memory_read_without_malloc(&m);
-    else
-        proc_memory_read(&m);
     if (m.rss >= 0)
         text_add(t, "rss_bytes=%lld\n", (long long)m.rss);
     if (m.anon >= 0)
@@ -570,6 +558,10 @@ static void build_stats(struct text *t, int crashed)
     if (scavenge_last_time_ns >= 0)
         text_add(t, "scavenge_last_time_ns=%lld\nscavenge_last_rss_before=%lld\nscavenge_last_rss_after=%lld\n",
                  (long long)scavenge_last_time_ns, (long long)scavenge_last_before, (long long)scavenge_last_after);
+    struct unwind_counts u;
+    unwind_counts(&u);
+    text_add(t, "stacks_by_frame_pointers=%llu\nstacks_by_libunwind=%llu\nframe_pointer_judgements=%llu\n",
+             (unsigned long long)u.frame_pointers, (unsigned long long)u.libunwind, (unsigned long long)u.learning);
     engine_totals(&tot);
     text_add(t, "live_blocks=%zu\nmapped_regions=%llu\nmapped_bytes=%llu\nmapped_resident_bytes=%lld\n"
              "sites=%u\nmeta_bytes=%zu\nuptime_ns=%lld\n",
@@ -667,13 +659,17 @@ int engine_write_dump(enum dump_reason reason, int signal, struct dump_result *o
         build_scan_text(&scan_text, &out->scan);
         leakcheck_totals(&out->scan, suppression_patterns, suppression_count, &out->leaks);
     }
-    if (!crashed) {
-        insight_compute(out->scanned ? &out->scan : NULL, &out->leaks, options.stale_age_s, &out->insight);
+    struct proc_memory mem;
+    if (crashed) {
+        proc_memory_read_without_malloc(&mem);
+    } else {
+        proc_memory_read(&mem);
+        insight_compute(out->scanned ? &out->scan : NULL, &out->leaks, options.stale_age_s, &mem, &out->insight);
         insight_text(&out->insight, rss_buf, sizeof rss_buf);
     }
     unsigned seq = next_seq;
     build_meta(&meta, reason, signal, seq);
-    build_stats(&stats, crashed);
+    build_stats(&stats, &mem);
     int rc = write_and_publish(meta_buf, stats_buf, out->scanned ? &out->scan : NULL, scan_buf,
                                crashed ? NULL : rss_buf, &seq, out->path, sizeof out->path);
     if (rc == 0)

@@ -114,6 +114,8 @@ void engine_totals(struct engine_totals *t);
 
 /* Capture the caller's stack minus leakscope's own frames; returns its depth. */
 int engine_capture_stack(uintptr_t *pcs, int max_depth);
+/* The program unloaded a library (dlclose): what the stack walk learnt about code addresses is void. */
+void engine_code_unloaded(void);
 
 uint32_t engine_now_cs(void);     /* centiseconds since engine_init */
 

@@ -51,9 +51,9 @@ static void insert_sorted(struct insight_site *list, int *n, const struct insigh
 }
 
 void insight_compute(const struct leak_scan *scan, const struct leak_totals *leaks, int stale_age_s,
-                     struct insight *out)
+                     const struct proc_memory *mem, struct insight *out)
 {
-    struct proc_memory m;
+    struct proc_memory m = *mem;
     struct engine_totals t;
     uint32_t nsites = site_count();
     uint32_t *series = meta_map(SERIES_MAX_SITES * sizeof *series);
@@ -65,7 +65,6 @@ void insight_compute(const struct leak_scan *scan, const struct leak_totals *lea
 
     memset(out, 0, sizeof *out);
     out->top_leak_site = out->top_mapped_site = out->thread_site = -1;
-    proc_memory_read(&m);
     engine_totals(&t);
     memset(&in, 0, sizeof in);
     in.rss = m.rss;

@@ -34,9 +34,11 @@ struct insight {
     int64_t leaked_direct_indirect;
 };
 
-/* scan: the dump's scan, or NULL when none ran; leaks: its totals after suppressions. */
+/* scan: the dump's scan, or NULL when none ran; leaks: its totals after suppressions; mem: the
+   process's memory as read for this dump. */
+struct proc_memory;
 void insight_compute(const struct leak_scan *scan, const struct leak_totals *leaks, int stale_age_s,
-                     struct insight *out);
+                     const struct proc_memory *mem, struct insight *out);
 
 /* The "key=value" lines of the dump's RSS section (verdict included, names from dladdr). */
 void insight_text(const struct insight *in, char *out, size_t len);

@@ -82,9 +82,25 @@ static inline void shard_count_add(struct live_shard *sh, long delta)
     __atomic_store_n(&sh->count, sh->count + (size_t)delta, __ATOMIC_RELAXED);
 }
 
+static inline size_t slot_in(uintptr_t addr, size_t capacity)
+{
+    return (size_t)(addr_hash(addr) * 0xbf58476d1ce4e5b9ull >> 7) & (capacity - 1);
+}
+
 static inline size_t slot_of(const struct live_shard *sh, uintptr_t addr)
 {
-    return (size_t)(addr_hash(addr) * 0xbf58476d1ce4e5b9ull >> 7) & (sh->capacity - 1);
+    return slot_in(addr, sh->capacity);
+}
+
+void live_prefetch(uintptr_t addr)
+{
+    const struct live_shard *sh = shard_of(addr);
+    const struct live_block *slots = __atomic_load_n(&sh->slots, __ATOMIC_RELAXED);
+    size_t capacity = __atomic_load_n(&sh->capacity, __ATOMIC_RELAXED);
+
+    /* A hint only: a stale pointer or capacity (a table growing) just prefetches the wrong line. */
+    if (slots && capacity)
+        __builtin_prefetch(&slots[slot_in(addr, capacity)], 1);
 }
 
 static void place(struct live_shard *sh, const struct live_block *b)

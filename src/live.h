@@ -27,6 +27,8 @@ struct live_block {
  */
 int live_insert(uintptr_t addr, uint64_t size, uint32_t site, uint32_t birth,
                 struct live_block *replaced);
+/* Start loading the table line where addr's entry goes (before work that does not need it). */
+void live_prefetch(uintptr_t addr);
 /* 1 and *out filled if addr was tracked (and is removed now), else 0. */
 int live_remove(uintptr_t addr, struct live_block *out);
 int live_lookup(uintptr_t addr, struct live_block *out);

@@ -117,7 +117,7 @@ long long options_parse_bytes(const char *text)
 static const char *const known_names[] = {
     "OUT", "DEPTH", "SIGNAL", "LOG", "FOLLOW_EXEC", "LEAK_CHECK", "EXITCODE", "SCAN_INTERVAL", "SUPPRESSIONS",
     "STOP", "INTERVAL", "STALE_AGE", "SCAVENGE", "SCAVENGE_SIGNAL", "MADV_DONTNEED", "DUMP_INTERVAL",
-    "DUMP_KEEP", "CRASH_DUMP", "FORK_SCAN", "QUIET", "SAMPLE", "LIB",
+    "DUMP_KEEP", "CRASH_DUMP", "FORK_SCAN", "QUIET", "SAMPLE", "UNWIND", "LIB",
 };
 
 /* A misspelt setting (LEAKSCOPE_DEPHT) would otherwise be silently ignored. */
@@ -314,6 +314,14 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
             opt->fork_scan = b;
         else
             warnf(warn, arg, "LEAKSCOPE_FORK_SCAN='%s' is not 0 or 1 (no/yes, off/on); using 1", v);
+    }
+    if ((v = getenv("LEAKSCOPE_UNWIND")) && *v) {
+        if (strcasecmp(v, "auto") == 0)
+            opt->unwind = UNWIND_AUTO;
+        else if (strcasecmp(v, "libunwind") == 0)
+            opt->unwind = UNWIND_LIBUNWIND;
+        else
+            warnf(warn, arg, "LEAKSCOPE_UNWIND='%s' is not auto or libunwind; using auto", v);
     }
     if ((v = getenv("LEAKSCOPE_SAMPLE")) && *v) {
         long long bytes = options_parse_bytes(v);

@@ -13,6 +13,7 @@
 #define OPTIONS_DEFAULT_DEPTH 64
 
 enum { STOP_AUTO = 0, STOP_PTRACE = 1, STOP_SIGNAL = 2 };
+enum { UNWIND_AUTO = 0, UNWIND_LIBUNWIND = 1 };
 
 struct leakscope_options {
     char out_dir[PATH_MAX];    /* LEAKSCOPE_OUT: where dumps go */
@@ -35,6 +36,7 @@ struct leakscope_options {
     int crash_dumps;           /* LEAKSCOPE_CRASH_DUMP: a dump on SIGSEGV, SIGBUS, SIGABRT, SIGFPE (default 1) */
     int dump_interval_ms;      /* LEAKSCOPE_DUMP_INTERVAL: periodic dumps without a scan, 0 = none */
     int dump_keep;             /* LEAKSCOPE_DUMP_KEEP: how many of those to keep (default 3) */
+    int unwind;                /* LEAKSCOPE_UNWIND: UNWIND_AUTO (frame pointers where kept) or UNWIND_LIBUNWIND */
     unsigned long long sample_period;  /* LEAKSCOPE_SAMPLE: mean bytes between sampled allocations, 0 = every one */
 };
 

@@ -15,7 +15,7 @@ $(BUILD)/scenarios/%: $(SCENARIO_DIR)/%.c | $(DEPS_STAMP)
 TEST_BIN   := $(BUILD)/tests/leakscope-tests
 TEST_SRCS  := tests/helpers.c tests/test_engine.c tests/test_dump.c tests/test_preload.c \
               tests/test_tool.c tests/test_real.c tests/test_leaks.c tests/test_rss.c tests/test_export.c tests/test_reliability.c \
-              tests/test_sample.c
+              tests/test_sample.c tests/test_unwind.c
 TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_CFLAGS := -std=c11 $(WARN) -O1 -g -Isrc -Itests -pthread -DSCENARIO_DIR='"$(SCENARIO_DIR)"' \
                -DLEAKSCOPE_BUILD_DIR='"$(abspath $(BUILD))"'
@@ -47,7 +47,7 @@ $(TEST_BIN): $(TEST_OBJS) $(sort $(ENGINE_OBJS) $(READER_OBJS))
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion -lunwind -ldw -lelf -lz -lm -lstdc++ -pthread
 
 .PHONY: test
-test: $(TEST_DEPS_STAMP) $(LIB) $(TOOL) $(PROGS) $(SCENARIOS) $(BUILD)/bench/stress $(TEST_BIN)
+test: $(TEST_DEPS_STAMP) $(LIB) $(TOOL) $(PROGS) $(SCENARIOS) $(BUILD)/bench/stress $(BUILD)/bench/stress-fp $(TEST_BIN)
 	$(TEST_BIN) $(TEST_ARGS)
 
 # `make test-real`: only the suites that run real programs (python3, perl, sqlite3, gcc, git, C++ threads,

@@ -1,0 +1,149 @@
+/*
+ * test_unwind.c - the frame-pointer walk (src/unwind.c) must give exactly
+ * libunwind's stacks, be taken where the code keeps frame pointers, and give
+ * way to libunwind where it does not.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+
+#define STRESS LEAKSCOPE_BUILD_DIR "/bench/stress"
+#define STRESS_FP LEAKSCOPE_BUILD_DIR "/bench/stress-fp"
+
+/* The exit dump of prog (2,000 allocations DEPTH calls deep) with LEAKSCOPE_UNWIND=how. */
+static struct ls_dump *run_stress(const char *prog, const char *depth, const char *how, char **dir)
+{
+    char *argv[] = { (char *)prog, "1", "20000", (char *)depth, "2000", NULL };
+    char setting[64];
+    snprintf(setting, sizeof setting, "LEAKSCOPE_UNWIND=%s", how);
+    const char *env[] = { setting, "LEAKSCOPE_LEAK_CHECK=0", NULL };
+    size_t n;
+
+    *dir = make_temp_dir();
+    struct proc_result r = run_program(argv, env, 1, *dir);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    char **dumps = dumps_of(*dir, r.pid, &n);
+    cr_assert_eq(n, 1, "%s", r.err);
+    struct ls_dump *d = load_dump(dumps[0]);
+    free_paths(dumps);
+    free_result(&r);
+    return d;
+}
+
+/* A frame as module path + offset, so two runs with different load addresses compare. */
+static void frame_name(const struct ls_dump *d, uint64_t pc, char *out, size_t len)
+{
+    for (size_t m = 0; m < d->nmodules; m++) {
+        if (pc >= d->modules[m].start && pc < d->modules[m].end) {
+            snprintf(out, len, "%s+%llx", d->modules[m].path, (unsigned long long)(pc - d->modules[m].base));
+            return;
+        }
+    }
+    snprintf(out, len, "?+%llx", (unsigned long long)pc);
+}
+
+static int qsort_strcmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every heap site as "alloc_objects alloc_space: frame frame ...", sorted, one per line. */
+static char *site_list(const struct ls_dump *d)
+{
+    char **lines = calloc(d->nsites + 1, sizeof *lines);
+    size_t n = 0, total = 1;
+    for (size_t i = 0; i < d->nsites; i++) {
+        const struct ls_site *s = &d->sites[i];
+        if (s->kind != 0)
+            continue;
+        char *line = NULL, frame[512];
+        size_t len = 0;
+        FILE *f = open_memstream(&line, &len);
+        fprintf(f, "%llu %llu:", (unsigned long long)s->alloc_objects, (unsigned long long)s->alloc_space);
+        for (int k = 0; k < s->depth; k++) {
+            frame_name(d, s->pcs[k], frame, sizeof frame);
+            fprintf(f, " %s", frame);
+        }
+        fclose(f);
+        lines[n++] = line;
+        total += len + 1;
+    }
+    qsort(lines, n, sizeof *lines, qsort_strcmp);
+    char *all = calloc(1, total);
+    for (size_t i = 0; i < n; i++) {
+        strcat(all, lines[i]);
+        strcat(all, "\n");
+        free(lines[i]);
+    }
+    free(lines);
+    return all;
+}
+
+static void assert_same_sites(const struct ls_dump *a, const struct ls_dump *b)
+{
+    char *la = site_list(a), *lb = site_list(b);
+    cr_assert(strlen(la) > 1000, "sites were recorded");
+    if (strcmp(la, lb) != 0) {
+        size_t i = 0;
+        while (la[i] && la[i] == lb[i])
+            i++;
+        size_t from = i > 200 ? i - 200 : 0;
+        cr_assert_fail("the stacks differ near:\n%.400s\n--- libunwind:\n%.400s", la + from, lb + from);
+    }
+    free(la);
+    free(lb);
+}
+
+Test(unwind, frame_pointer_walk_gives_libunwinds_stacks_where_code_keeps_frame_pointers, .timeout = 120)
+{
+    char *dir_walk, *dir_libunwind;
+    /* 80 calls deep: the 64 recorded frames all lie in code built with frame pointers. */
+    struct ls_dump *walk = run_stress(STRESS_FP, "80", "auto", &dir_walk);
+    struct ls_dump *reference = run_stress(STRESS_FP, "80", "libunwind", &dir_libunwind);
+
+    assert_same_sites(walk, reference);
+    cr_assert_geq(dump_stat(walk, "stacks_by_frame_pointers", -1), 19000, "the walk was taken: %lld",
+                  (long long)dump_stat(walk, "stacks_by_frame_pointers", -1));
+    cr_assert_eq(dump_stat(reference, "stacks_by_frame_pointers", -1), 0);
+    cr_assert_gt(dump_stat(walk, "frame_pointer_judgements", -1), 0);
+    dump_free(walk);
+    dump_free(reference);
+    free(dir_walk);
+    free(dir_libunwind);
+}
+
+Test(unwind, code_without_frame_pointers_is_left_to_libunwind, .timeout = 120)
+{
+    char *dir_walk, *dir_libunwind;
+    /* Built without frame pointers: the first frame already fails its judgement. */
+    struct ls_dump *walk = run_stress(STRESS, "80", "auto", &dir_walk);
+    struct ls_dump *reference = run_stress(STRESS, "80", "libunwind", &dir_libunwind);
+
+    assert_same_sites(walk, reference);
+    cr_assert_lt(dump_stat(walk, "stacks_by_frame_pointers", -1), 256, "%lld",
+                 (long long)dump_stat(walk, "stacks_by_frame_pointers", -1));
+    cr_assert_geq(dump_stat(walk, "stacks_by_libunwind", -1), 19000);
+    dump_free(walk);
+    dump_free(reference);
+    free(dir_walk);
+    free(dir_libunwind);
+}
+
+Test(unwind, a_walk_that_reaches_code_without_frame_pointers_starts_again_with_libunwind, .timeout = 120)
+{
+    char *dir_walk, *dir_libunwind;
+    /* 8 calls deep: the whole stack fits in 64 frames, down to the C library's thread start,
+       which Debian builds without frame pointers. */
+    struct ls_dump *walk = run_stress(STRESS_FP, "8", "auto", &dir_walk);
+    struct ls_dump *reference = run_stress(STRESS_FP, "8", "libunwind", &dir_libunwind);
+
+    assert_same_sites(walk, reference);
+    dump_free(walk);
+    dump_free(reference);
+    free(dir_walk);
+    free(dir_libunwind);
+}
