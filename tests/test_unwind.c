@@ -147,3 +147,35 @@ Test(unwind, a_walk_that_reaches_code_without_frame_pointers_starts_again_with_l
     free(dir_walk);
     free(dir_libunwind);
 }
+
+/* Judgements made in a run of `unload` (dlopen, or dlopen and dlclose), which must print 4000. */
+static long long judgements_of_unload(const char *mode)
+{
+    char *argv[] = { PROG("unload"), (char *)mode, NULL }, *dir = make_temp_dir();
+    const char *env[] = { "LEAKSCOPE_LEAK_CHECK=0", NULL };
+    size_t n;
+    struct proc_result r = run_program(argv, env, 1, dir);
+
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "4000\n");
+    char **dumps = dumps_of(dir, r.pid, &n);
+    cr_assert_eq(n, 1, "%s", r.err);
+    struct ls_dump *d = load_dump(dumps[0]);
+    long long judged = dump_stat(d, "frame_pointer_judgements", -1);
+    cr_assert_geq(dump_stat(d, "stacks_by_frame_pointers", -1), 3840, "the walk was taken");
+    dump_free(d);
+    free_paths(dumps);
+    free_result(&r);
+    free(dir);
+    return judged;
+}
+
+Test(unwind, what_was_learnt_about_code_is_forgotten_when_a_library_is_unloaded, .timeout = 60)
+{
+    /* The same run but for the dlclose: 8 judgements without it, 13 with (the walked frames again). */
+    long long kept = judgements_of_unload("dlopen"), unloaded = judgements_of_unload("dlclose");
+
+    cr_assert_gt(kept, 0);
+    cr_assert_gt(unloaded, kept, "after dlclose the same return addresses are judged again (%lld, not %lld)",
+                 unloaded, kept);
+}

@@ -22,7 +22,7 @@ TEST_CFLAGS := -std=c11 $(WARN) -O1 -g -Isrc -Itests -pthread -DSCENARIO_DIR='"$
 PROG_NAMES := widgets heap_calls mappings threads forker snapshot leaks blocked own_handler crasher hostile
 PROGS      := $(PROG_NAMES:%=$(BUILD)/tests/progs/%) $(BUILD)/tests/progs/cxx_objects \
               $(BUILD)/tests/progs/widgets-nopie $(BUILD)/tests/progs/widgets-stripped \
-              $(BUILD)/tests/progs/debuglink/widgets
+              $(BUILD)/tests/progs/debuglink/widgets $(BUILD)/tests/progs/unload
 TEST_DEPS_STAMP := $(BUILD)/.deps-test
 
 $(TEST_DEPS_STAMP):
@@ -65,6 +65,11 @@ test-valgrind: $(TEST_DEPS_STAMP) $(LIB) $(TOOL) $(PROGS)
 
 # Symbolization cases: a non-PIE executable, a stripped one (module+offset), and one whose
 # debug info lives in a separate file found through .gnu_debuglink.
+# Built with frame pointers, so leakscope walks its stacks (tests/test_unwind.c).
+$(BUILD)/tests/progs/unload: tests/progs/unload.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) -O1 -g -fno-omit-frame-pointer -o $@ $< -ldl
+
 $(BUILD)/tests/progs/widgets-nopie: tests/progs/widgets.c | $(DEPS_STAMP)
 	$(CC) -std=c11 $(WARN) -O1 -g -fno-pie -no-pie -o $@ $<
 
