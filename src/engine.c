@@ -598,10 +598,16 @@ static int write_and_publish(const char *meta, const char *stats, const struct l
         snprintf(path_out, path_len, "cannot create a dump in %s: %s", dir, strerror(err));
         return -err;
     }
+    /*
+     * No fdatasync: the link() below already makes the dump appear whole or not at all, and the page
+     * cache outlives the process however it dies (SIGKILL, the OOM killer).  Only a crash of the whole
+     * machine could leave a short file, which the reader refuses in one line.  Flushing cost a disk
+     * round trip per dump (most of leakscope's start-to-exit cost for a short program).  close()'s
+     * error still counts: network file systems report write failures there.
+     */
     int rc = dump_write(fd, meta, stats, scan, scan_text, suppression_text, rss_text);
-    if (rc == 0 && fdatasync(fd) != 0 && errno != EINVAL && errno != EROFS)
+    if (close(fd) != 0 && rc == 0)
         rc = -errno;
-    close(fd);
     if (rc != 0) {
         unlink(tmp);
         snprintf(path_out, path_len, "cannot write a dump in %s: %s", dir, strerror(-rc));
