@@ -53,6 +53,9 @@ def setup_inputs():
 
 
 big, py, sql, cc1 = setup_inputs()
+# Debian's interpreter itself: a version manager's "python3" may be a shell script that runs several
+# processes (each paying leakscope's start-up and exit dump) before the interpreter.
+python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
 env_py = {"PYTHONMALLOC": "malloc"}
 # name: (argv, extra env, small enough for memcheck)
 WORKLOADS = {
@@ -62,7 +65,7 @@ WORKLOADS = {
     "stress small (memcheck)": ([stress, "1", "50000", "32", "10000"], {}, True),
     "gcc -O1 -c (driver)": (["gcc", "-O1", "-c", big, "-o", f"{work}/big.o"], {}, False),
     "cc1 -O1": ([cc1, "-quiet", "-O1", big, "-o", f"{work}/big.s"], {}, False),
-    "python3 dicts": (["python3", py], env_py, False),
+    "python3 dicts": ([python, py], env_py, False),
     "sqlite3 300k rows": (["sqlite3", ":memory:", open(sql).read()], {}, False),
     "perl hashes": (["perl", "-e", "my %h; $h{$_} = [$_, \"x$_\"] for 1..400000; "
                      "delete $h{$_} for grep { $_ % 3 } 1..200000; print scalar(keys %h), qq(\\n)"], {}, False),

@@ -180,7 +180,7 @@ EXPORT void free(void *p)
         return;
     if (__builtin_expect(!real.free, 0))
         resolve_real();
-    if (tracking()) {
+    if (tracking() && live_may_hold((uintptr_t)p)) {
         engine_guard++;
         engine_forget(p, NULL);
         engine_guard--;
@@ -212,7 +212,7 @@ EXPORT void *realloc(void *p, size_t size)
 
     struct live_block old;
     int was_tracked = 0;
-    if (p) {
+    if (p && live_may_hold((uintptr_t)p)) {
         engine_guard++;
         was_tracked = engine_forget(p, &old);
         engine_guard--;

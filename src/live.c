@@ -28,23 +28,13 @@ static struct live_shard shards[LIVE_SHARDS] = {
     [0 ... LIVE_SHARDS - 1] = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0 }
 };
 
-/*
- * The sampling filter (live_filter_enable): a count of tracked blocks per
- * 2^16 address-hash buckets, so that a free of a block that was never
- * sampled, nearly every free, skips the locked lookup.  A bucket's top six
- * bits are its shard's, so the shard lock serialises its writers; readers
- * load it without a lock, which is safe because a block's insertion happens
- * before anyone can free it.
- */
-#define FILTER_BITS 16
-static _Atomic uint32_t filter[1 << FILTER_BITS];
-static int filter_on;
+/* The sampling filter (see live.h): each bucket's top six bits are its shard's. */
+_Atomic uint32_t live_filter[1 << LIVE_FILTER_BITS];
+int live_filter_on;
 
 static inline uint64_t addr_hash(uintptr_t addr)
 {
-    uint64_t h = (uint64_t)addr >> 4;    /* malloc alignment: low bits carry nothing */
-    h *= 0x9e3779b97f4a7c15ull;
-    return h ^ (h >> 31);
+    return live_addr_hash(addr);
 }
 
 static inline struct live_shard *shard_of(uintptr_t addr)
@@ -52,24 +42,14 @@ static inline struct live_shard *shard_of(uintptr_t addr)
     return &shards[addr_hash(addr) >> 58];
 }
 
-static inline size_t bucket_of(uintptr_t addr)
-{
-    return (size_t)(addr_hash(addr) >> (64 - FILTER_BITS));
-}
-
 static void filter_add(uintptr_t addr, int delta)
 {
-    _Atomic uint32_t *b = &filter[bucket_of(addr)];
+    _Atomic uint32_t *b = &live_filter[live_filter_bucket(addr)];
 
     atomic_store_explicit(b, atomic_load_explicit(b, memory_order_relaxed) + (uint32_t)delta,
                           memory_order_relaxed);
 }
 
-/* 0: addr is certainly not tracked. */
-static inline int filter_may_hold(uintptr_t addr)
-{
-    return !filter_on || atomic_load_explicit(&filter[bucket_of(addr)], memory_order_relaxed) != 0;
-}
 
 /* The shard's entry count, read without its lock (for statistics). */
 static inline size_t shard_count(const struct live_shard *sh)
@@ -146,7 +126,7 @@ int live_insert(uintptr_t addr, uint64_t size, uint32_t site, uint32_t birth,
             i = (i + 1) & (sh->capacity - 1);
         if (sh->slots[i].addr == 0) {
             shard_count_add(sh, 1);
-            if (filter_on)
+            if (live_filter_on)
                 filter_add(addr, 1);
         } else {
             if (replaced)
@@ -178,7 +158,7 @@ int live_remove(uintptr_t addr, struct live_block *out)
     struct live_shard *sh = shard_of(addr);
     int found = 0;
 
-    if (!filter_may_hold(addr))
+    if (!live_may_hold(addr))
         return 0;
     pthread_mutex_lock(&sh->mutex);
     size_t i = find(sh, addr);
@@ -203,7 +183,7 @@ int live_remove(uintptr_t addr, struct live_block *out)
         }
         sh->slots[hole].addr = 0;
         shard_count_add(sh, -1);
-        if (filter_on)
+        if (live_filter_on)
             filter_add(addr, -1);
     }
     pthread_mutex_unlock(&sh->mutex);
@@ -215,7 +195,7 @@ int live_lookup(uintptr_t addr, struct live_block *out)
     struct live_shard *sh = shard_of(addr);
     int found = 0;
 
-    if (!filter_may_hold(addr))
+    if (!live_may_hold(addr))
         return 0;
     pthread_mutex_lock(&sh->mutex);
     size_t i = find(sh, addr);
@@ -244,7 +224,7 @@ void live_filter_enable(void)
         for (size_t i = 0; i < shards[s].capacity; i++)
             if (shards[s].slots[i].addr != 0)
                 filter_add(shards[s].slots[i].addr, 1);
-    filter_on = 1;
+    live_filter_on = 1;
     live_unlock_all(0);
 }
 

@@ -8,6 +8,7 @@
 #ifndef LEAKSCOPE_LIVE_H
 #define LEAKSCOPE_LIVE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,11 +36,38 @@ int live_lookup(uintptr_t addr, struct live_block *out);
 size_t live_count(void);
 
 /*
- * Sampling mode: from now on keep a filter that lets live_remove and
- * live_lookup answer "not tracked" without a lock for most addresses that
- * are not (the frees of blocks that were not sampled).
+ * Sampling mode: from now on keep a filter that answers "not tracked" without
+ * a lock for most addresses that are not (the frees of blocks that were not
+ * sampled): a count of tracked blocks per 4,096 address-hash buckets (16 KiB: it stays in
+ * the first-level cache).  A
+ * bucket's top bits are its shard's, so the shard lock serialises its
+ * writers; readers load it without a lock, which is safe because a block's
+ * insertion happens before anyone can free it.
  */
 void live_filter_enable(void);
+
+#define LIVE_FILTER_BITS 12
+extern _Atomic uint32_t live_filter[1 << LIVE_FILTER_BITS];
+extern int live_filter_on;
+
+static inline uint64_t live_addr_hash(uintptr_t addr)
+{
+    uint64_t h = (uint64_t)addr >> 4;    /* malloc alignment: low bits carry nothing */
+    h *= 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 31);
+}
+
+static inline size_t live_filter_bucket(uintptr_t addr)
+{
+    return (size_t)(live_addr_hash(addr) >> (64 - LIVE_FILTER_BITS));
+}
+
+/* 0: addr is certainly not in the table (inline: the free of an unsampled block costs only this). */
+static inline int live_may_hold(uintptr_t addr)
+{
+    return !live_filter_on ||
+           atomic_load_explicit(&live_filter[live_filter_bucket(addr)], memory_order_relaxed) != 0;
+}
 size_t live_table_bytes(void);   /* memory held by the table itself */
 
 /*
