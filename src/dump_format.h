@@ -34,7 +34,8 @@
  *            mallinfo_fordblks, mallinfo_keepcost, madv_free_calls,
  *            madv_free_bytes, madv_dontneed_calls, madv_dontneed_bytes,
  *            madv_other_calls, madv_other_bytes, live_blocks, mapped_regions,
- *            mapped_bytes, sites, meta_bytes (memory leakscope itself holds),
+ *            mapped_bytes, sites, meta_bytes (memory leakscope itself holds), scan_buffer_bytes (the
+ *            part of meta_bytes that is this dump's scan buffers, released once it is written),
  *            stacks_by_frame_pointers, stacks_by_libunwind (in batches of 256 per thread),
  *            frame_pointer_judgements (src/unwind.c).
  *   MODULES  repeated until the payload ends:

@@ -564,9 +564,10 @@ static void build_stats(struct text *t, const struct proc_memory *mem)
              (unsigned long long)u.frame_pointers, (unsigned long long)u.libunwind, (unsigned long long)u.learning);
     engine_totals(&tot);
     text_add(t, "live_blocks=%zu\nmapped_regions=%llu\nmapped_bytes=%llu\nmapped_resident_bytes=%lld\n"
-             "sites=%u\nmeta_bytes=%zu\nuptime_ns=%lld\n",
+             "sites=%u\nmeta_bytes=%zu\nscan_buffer_bytes=%zu\nuptime_ns=%lld\n",
              live_count(), (unsigned long long)tot.mapped_regions, (unsigned long long)tot.mapped_bytes,
-             (long long)engine_mapped_resident(), tot.sites, meta_bytes_mapped(), (long long)engine_uptime_ns());
+             (long long)engine_mapped_resident(), tot.sites, meta_bytes_mapped(), leakcheck_buffer_bytes(),
+             (long long)engine_uptime_ns());
 }
 
 static void build_scan_text(struct text *t, const struct leak_scan *scan)
@@ -680,6 +681,11 @@ int engine_write_dump(enum dump_reason reason, int signal, struct dump_result *o
                                crashed ? NULL : rss_buf, &seq, out->path, sizeof out->path);
     if (rc == 0)
         next_seq = seq + 1;
+    if (out->scanned) {            /* the scan's buffers: 64 bytes a block, not kept between scans */
+        leakcheck_release_buffers();
+        out->scan.blocks = NULL;
+        out->scan.state = NULL;
+    }
     pthread_mutex_unlock(&dump_mutex);
     return rc;
 }

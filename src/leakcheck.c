@@ -194,6 +194,42 @@ static struct {
     struct memory_map map;
 } buf;
 
+static struct copy_result *shared;     /* a fork()ed scan's results (see fork_scan) */
+static size_t shared_bytes;
+
+static size_t pages_of(size_t bytes)
+{
+    return (bytes + 4095) & ~(size_t)4095;      /* as meta_map rounds */
+}
+
+size_t leakcheck_buffer_bytes(void)
+{
+    return pages_of(buf.blocks_cap * sizeof *buf.blocks) + pages_of(buf.states_cap * sizeof *buf.scratch) +
+           pages_of(buf.states_cap) + pages_of(buf.states_cap * sizeof *buf.stack) +
+           pages_of(buf.pages_cap * sizeof *buf.pages) + pages_of(buf.regions_cap * sizeof *buf.regions) +
+           pages_of(shared_bytes);
+}
+
+void leakcheck_release_buffers(void)
+{
+    meta_unmap(buf.blocks, buf.blocks_cap * sizeof *buf.blocks);
+    meta_unmap(buf.scratch, buf.states_cap * sizeof *buf.scratch);
+    meta_unmap(buf.states, buf.states_cap);
+    meta_unmap(buf.stack, buf.states_cap * sizeof *buf.stack);
+    meta_unmap(buf.pages, buf.pages_cap * sizeof *buf.pages);
+    meta_unmap(buf.regions, buf.regions_cap * sizeof *buf.regions);
+    buf.blocks = buf.scratch = NULL;
+    buf.states = NULL;
+    buf.stack = NULL;
+    buf.pages = NULL;
+    buf.regions = NULL;
+    buf.blocks_cap = buf.states_cap = buf.pages_cap = buf.regions_cap = 0;
+    if (shared)
+        syscall(SYS_munmap, shared, shared_bytes);
+    shared = NULL;
+    shared_bytes = 0;
+}
+
 struct frozen {
     const struct segments *segs;
     const struct world *world;
@@ -283,9 +319,6 @@ struct copy_result {
     size_t unresponsive_no_stack;
     int64_t scan_ns;
 };
-
-static struct copy_result *shared;
-static size_t shared_bytes;
 
 static size_t shared_size(size_t count)
 {

@@ -41,6 +41,14 @@ struct leak_scan {
  * read (no scan is possible then); *out is empty on failure.
  * The result stays valid until the next scan.
  */
+/*
+ * The scan's buffers (a copy of the blocks, a sort scratch, states, a mark
+ * stack, a page index: about 64 bytes a block) outlive leakcheck_run, since
+ * the result points into them; release them once the dump is written.
+ */
+size_t leakcheck_buffer_bytes(void);
+void leakcheck_release_buffers(void);
+
 int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, int stop_method, int in_copy,
                   struct leak_scan *out);
 

@@ -262,3 +262,38 @@ Test(reliability, a_read_only_output_directory_costs_one_line_and_the_dump_goes_
     free(ro);
     free(dir);
 }
+
+/* The scan's buffers (about 64 bytes a block) are given back once its dump is written. */
+Test(reliability, scan_buffers_are_released_after_the_dump, .timeout = 60)
+{
+    char *dir = make_temp_dir();
+    const char *env[] = { "LEAKSCOPE_DUMP_INTERVAL=0.1", "LEAKSCOPE_DUMP_KEEP=1000", NULL };
+    struct child c = start_child(PROG("snapshot"), dir, NULL, env);
+    pid_t pid = c.pid;
+    char line[128];
+    cr_assert_not_null(fgets(line, sizeof line, c.out));   /* READY */
+    kill(pid, SIGUSR1);                                    /* a dump with a scan */
+    usleep(600000);                                        /* periodic dumps, without scans, after it */
+    kill(pid, SIGKILL);
+    finish_child(&c);
+
+    size_t n;
+    char **dumps = dumps_of(dir, pid, &n);
+    int seen_scan = 0, interval_after = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct ls_dump *d = load_dump(dumps[i]);
+        long long held = dump_stat(d, "scan_buffer_bytes", -1);
+        if (strcmp(dump_meta(d, "reason"), "signal") == 0) {
+            cr_assert_gt(d->nscan, 0);
+            cr_assert_gt(held, 0, "the scan's buffers are counted in its dump");
+            seen_scan = 1;
+        } else if (seen_scan) {
+            cr_assert_eq(held, 0, "%s: buffers still held after the scan's dump", dumps[i]);
+            interval_after++;
+        }
+        dump_free(d);
+    }
+    cr_assert(seen_scan && interval_after > 0, "a scan dump, then dumps without a scan (%zu dumps)", n);
+    free_paths(dumps);
+    free(dir);
+}
