@@ -302,6 +302,22 @@ void untrace(struct traced *t)
     free(t->dir);
 }
 
+char *command_output(const char *shell_command)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len), *p = popen(shell_command, "r");
+    char chunk[4096];
+    size_t n;
+
+    cr_assert(out && p, "cannot run %s", shell_command);
+    while ((n = fread(chunk, 1, sizeof chunk, p)) > 0)
+        fwrite(chunk, 1, n, out);
+    pclose(p);
+    fclose(out);
+    return text;
+}
+
 size_t occurrences(const char *text, const char *needle)
 {
     size_t n = 0;

@@ -98,6 +98,8 @@ size_t wait_for_dump(const char *dir, pid_t pid, int timeout_ms);
 /* How many times needle occurs in text, without overlaps. */
 size_t occurrences(const char *text, const char *needle);
 
+/* What a shell command prints on stdout (the caller frees it). */
+char *command_output(const char *shell_command);
 /* Read a whole file; NULL if it cannot. */
 char *slurp(const char *path);
 

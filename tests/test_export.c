@@ -100,14 +100,11 @@ Test(export, go_tool_pprof_reads_the_same_sites_and_totals, .timeout = 120)
 
     char *top;
     asprintf(&top, "go tool pprof -top -sample_index=inuse_space %s 2>&1", profile);
-    FILE *p = popen(top, "r");
-    char text[65536] = "";
-    size_t n = fread(text, 1, sizeof text - 1, p);
-    text[n] = '\0';
-    pclose(p);
+    char *text = command_output(top);
     cr_assert_not_null(strstr(text, "make_widgets"), "%s", text);
     cr_assert_not_null(strstr(text, "Build ID: "), "the mapping carries the build-id: %s", text);
     cr_assert_not_null(strstr(text, "Type: inuse_space"), "%s", text);
+    free(text);
     free(top);
     free(profile);
     free(dump);

@@ -49,20 +49,13 @@ Test(sampling, the_period_is_read_with_units_and_bad_values_are_named)
     cr_assert_eq(options_parse_bytes("K"), -1);
 }
 
-/* The exit dump of the stress program (300k allocations, a live set of 100k blocks) with extra settings. */
-static struct ls_dump *stress_dump(const char *const env[], char **dir)
+/* The stress program (300k allocations, a live set of 100k blocks) run with extra settings. */
+static struct traced run_stress(const char *const env[])
 {
     char *argv[] = { STRESS, "1", "300000", "16", "100000", NULL };
-    size_t n;
-    *dir = make_temp_dir();
-    struct proc_result r = run_program(argv, env, 1, *dir);
-    cr_assert_eq(r.exit_code, 0, "%s", r.err);
-    char **dumps = dumps_of(*dir, r.pid, &n);
-    cr_assert_eq(n, 1, "%s", r.err);
-    struct ls_dump *d = load_dump(dumps[0]);
-    free_paths(dumps);
-    free_result(&r);
-    return d;
+    struct traced t = run_traced(argv, env);
+    cr_assert_eq(t.run.exit_code, 0, "%s", t.run.err);
+    return t;
 }
 
 struct heap_totals {
@@ -94,8 +87,8 @@ Test(sampling, scaled_counters_are_within_5_percent_of_full_tracking, .timeout =
     static const char *const names[] = { "alloc_objects", "alloc_space", "inuse_objects", "inuse_space" };
     const char *full_env[] = { "LEAKSCOPE_LEAK_CHECK=0", NULL };
     const char *sampled_env[] = { "LEAKSCOPE_SAMPLE=2K", NULL };
-    char *full_dir, *sampled_dir;
-    struct ls_dump *full = stress_dump(full_env, &full_dir), *sampled = stress_dump(sampled_env, &sampled_dir);
+    struct traced full_run = run_stress(full_env), sampled_run = run_stress(sampled_env);
+    const struct ls_dump *full = full_run.dump, *sampled = sampled_run.dump;
 
     struct heap_totals f = heap_totals(full), s = heap_totals(sampled);
     for (int k = 0; k < 4; k++)
@@ -106,17 +99,16 @@ Test(sampling, scaled_counters_are_within_5_percent_of_full_tracking, .timeout =
     cr_assert_eq(dump_sample_period(sampled), 2048);
     cr_assert_eq(dump_sample_period(full), 0);
     cr_assert_eq(sampled->nscan, 0, "no reachability scan when sampling");
-    dump_free(full);
-    dump_free(sampled);
-    free(full_dir);
-    free(sampled_dir);
+    untrace(&full_run);
+    untrace(&sampled_run);
 }
 
 Test(sampling, the_period_is_in_the_report_and_the_pprof_profile, .timeout = 120)
 {
     const char *env[] = { "LEAKSCOPE_SAMPLE=512K", NULL };
-    char *dir;
-    struct ls_dump *d = stress_dump(env, &dir);
+    struct traced t = run_stress(env);
+    const struct ls_dump *d = t.dump;
+    const char *dir = t.dir;
     char *profile;
     asprintf(&profile, "%s/heap.pb.gz", dir);
 
@@ -137,19 +129,16 @@ Test(sampling, the_period_is_in_the_report_and_the_pprof_profile, .timeout = 120
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     free_result(&r);
     if (system("command -v go >/dev/null 2>&1") == 0) {
-        char *cmd, text[8192] = "";
+        char *cmd;
         asprintf(&cmd, "go tool pprof -raw %s 2>&1 | head -5", profile);
-        FILE *p = popen(cmd, "r");
-        size_t n = fread(text, 1, sizeof text - 1, p);
-        text[n] = '\0';
-        pclose(p);
+        char *text = command_output(cmd);
         cr_assert_not_null(strstr(text, "Period: 524288"), "%s", text);
         cr_assert_not_null(strstr(text, "sampled one allocation per 524288 bytes"), "%s", text);
+        free(text);
         free(cmd);
     }
     free(profile);
-    dump_free(d);
-    free(dir);
+    untrace(&t);
 }
 
 Test(sampling, asking_for_the_leak_check_too_says_in_one_line_why_it_is_off, .timeout = 60)

@@ -14,24 +14,16 @@
 #define STRESS LEAKSCOPE_BUILD_DIR "/bench/stress"
 #define STRESS_FP LEAKSCOPE_BUILD_DIR "/bench/stress-fp"
 
-/* The exit dump of prog (2,000 allocations DEPTH calls deep) with LEAKSCOPE_UNWIND=how. */
-static struct ls_dump *run_stress(const char *prog, const char *depth, const char *how, char **dir)
+/* prog (20,000 allocations DEPTH calls deep) run with LEAKSCOPE_UNWIND=how. */
+static struct traced run_stress(const char *prog, const char *depth, const char *how)
 {
     char *argv[] = { (char *)prog, "1", "20000", (char *)depth, "2000", NULL };
     char setting[64];
     snprintf(setting, sizeof setting, "LEAKSCOPE_UNWIND=%s", how);
     const char *env[] = { setting, "LEAKSCOPE_LEAK_CHECK=0", NULL };
-    size_t n;
-
-    *dir = make_temp_dir();
-    struct proc_result r = run_program(argv, env, 1, *dir);
-    cr_assert_eq(r.exit_code, 0, "%s", r.err);
-    char **dumps = dumps_of(*dir, r.pid, &n);
-    cr_assert_eq(n, 1, "%s", r.err);
-    struct ls_dump *d = load_dump(dumps[0]);
-    free_paths(dumps);
-    free_result(&r);
-    return d;
+    struct traced t = run_traced(argv, env);
+    cr_assert_eq(t.run.exit_code, 0, "%s", t.run.err);
+    return t;
 }
 
 /* A frame as module path + offset, so two runs with different load addresses compare. */
@@ -98,75 +90,56 @@ static void assert_same_sites(const struct ls_dump *a, const struct ls_dump *b)
     free(lb);
 }
 
+/*
+ * Run prog DEPTH calls deep with the walk and with libunwind alone, fail unless every site's stack and
+ * counts are the same, and return how many stacks the walk took by frame pointers.
+ */
+static long long stacks_match_libunwind(const char *prog, const char *depth)
+{
+    struct traced walk = run_stress(prog, depth, "auto"), reference = run_stress(prog, depth, "libunwind");
+
+    assert_same_sites(walk.dump, reference.dump);
+    cr_assert_eq(dump_stat(reference.dump, "stacks_by_frame_pointers", -1), 0);
+    long long walked = dump_stat(walk.dump, "stacks_by_frame_pointers", -1);
+    cr_assert_geq(walked + dump_stat(walk.dump, "stacks_by_libunwind", -1), 19000, "every stack is counted");
+    untrace(&walk);
+    untrace(&reference);
+    return walked;
+}
+
 Test(unwind, frame_pointer_walk_gives_libunwinds_stacks_where_code_keeps_frame_pointers, .timeout = 120)
 {
-    char *dir_walk, *dir_libunwind;
     /* 80 calls deep: the 64 recorded frames all lie in code built with frame pointers. */
-    struct ls_dump *walk = run_stress(STRESS_FP, "80", "auto", &dir_walk);
-    struct ls_dump *reference = run_stress(STRESS_FP, "80", "libunwind", &dir_libunwind);
-
-    assert_same_sites(walk, reference);
-    cr_assert_geq(dump_stat(walk, "stacks_by_frame_pointers", -1), 19000, "the walk was taken: %lld",
-                  (long long)dump_stat(walk, "stacks_by_frame_pointers", -1));
-    cr_assert_eq(dump_stat(reference, "stacks_by_frame_pointers", -1), 0);
-    cr_assert_gt(dump_stat(walk, "frame_pointer_judgements", -1), 0);
-    dump_free(walk);
-    dump_free(reference);
-    free(dir_walk);
-    free(dir_libunwind);
+    long long walked = stacks_match_libunwind(STRESS_FP, "80");
+    cr_assert_geq(walked, 19000, "the walk was taken: %lld", walked);
 }
 
 Test(unwind, code_without_frame_pointers_is_left_to_libunwind, .timeout = 120)
 {
-    char *dir_walk, *dir_libunwind;
     /* Built without frame pointers: the first frame already fails its judgement. */
-    struct ls_dump *walk = run_stress(STRESS, "80", "auto", &dir_walk);
-    struct ls_dump *reference = run_stress(STRESS, "80", "libunwind", &dir_libunwind);
-
-    assert_same_sites(walk, reference);
-    cr_assert_lt(dump_stat(walk, "stacks_by_frame_pointers", -1), 256, "%lld",
-                 (long long)dump_stat(walk, "stacks_by_frame_pointers", -1));
-    cr_assert_geq(dump_stat(walk, "stacks_by_libunwind", -1), 19000);
-    dump_free(walk);
-    dump_free(reference);
-    free(dir_walk);
-    free(dir_libunwind);
+    long long walked = stacks_match_libunwind(STRESS, "80");
+    cr_assert_lt(walked, 256, "%lld", walked);
 }
 
 Test(unwind, a_walk_that_reaches_code_without_frame_pointers_starts_again_with_libunwind, .timeout = 120)
 {
-    char *dir_walk, *dir_libunwind;
     /* 8 calls deep: the whole stack fits in 64 frames, down to the C library's thread start,
-       which Debian builds without frame pointers. */
-    struct ls_dump *walk = run_stress(STRESS_FP, "8", "auto", &dir_walk);
-    struct ls_dump *reference = run_stress(STRESS_FP, "8", "libunwind", &dir_libunwind);
-
-    assert_same_sites(walk, reference);
-    dump_free(walk);
-    dump_free(reference);
-    free(dir_walk);
-    free(dir_libunwind);
+       which Debian builds without frame pointers (a C library built with them is walked to the end). */
+    stacks_match_libunwind(STRESS_FP, "8");
 }
 
 /* Judgements made in a run of `unload` (dlopen, or dlopen and dlclose), which must print 4000. */
 static long long judgements_of_unload(const char *mode)
 {
-    char *argv[] = { PROG("unload"), (char *)mode, NULL }, *dir = make_temp_dir();
+    char *argv[] = { PROG("unload"), (char *)mode, NULL };
     const char *env[] = { "LEAKSCOPE_LEAK_CHECK=0", NULL };
-    size_t n;
-    struct proc_result r = run_program(argv, env, 1, dir);
+    struct traced t = run_traced(argv, env);
 
-    cr_assert_eq(r.exit_code, 0, "%s", r.err);
-    cr_assert_str_eq(r.out, "4000\n");
-    char **dumps = dumps_of(dir, r.pid, &n);
-    cr_assert_eq(n, 1, "%s", r.err);
-    struct ls_dump *d = load_dump(dumps[0]);
-    long long judged = dump_stat(d, "frame_pointer_judgements", -1);
-    cr_assert_geq(dump_stat(d, "stacks_by_frame_pointers", -1), 3840, "the walk was taken");
-    dump_free(d);
-    free_paths(dumps);
-    free_result(&r);
-    free(dir);
+    cr_assert_eq(t.run.exit_code, 0, "%s", t.run.err);
+    cr_assert_str_eq(t.run.out, "4000\n");
+    long long judged = dump_stat(t.dump, "frame_pointer_judgements", -1);
+    cr_assert_geq(dump_stat(t.dump, "stacks_by_frame_pointers", -1), 3840, "the walk was taken");
+    untrace(&t);
     return judged;
 }
 
