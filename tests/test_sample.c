@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine.h"
 #include "helpers.h"
@@ -163,4 +164,29 @@ Test(sampling, real_programs_run_unchanged, .timeout = 120)
 
     free(assert_preload_changes_nothing(python, env));
     free(assert_preload_changes_nothing(perl, env));
+}
+
+/* A sampled run still finds the growing site of timer_accumulation, with an estimate within 5%. */
+Test(sampling, a_growing_site_is_found_in_a_sampled_run, .timeout = 120)
+{
+    char bin[512];
+    snprintf(bin, sizeof bin, "%s/scenarios/timer_accumulation", LEAKSCOPE_BUILD_DIR);
+    if (access(bin, X_OK) != 0)
+        cr_skip_test("../shared/scenarios is not beside this repository");
+    char *argv[] = { bin, NULL };
+    const char *env[] = { "LEAKSCOPE_SAMPLE=64K", "LEAKSCOPE_INTERVAL=0.1", NULL };
+    struct traced t = run_traced(argv, env);
+    cr_assert_eq(t.run.exit_code, 0, "%s", t.run.err);
+
+    /* 4,000,000 timers of 192 bytes: 768,000,000 bytes; one sample per 64 KiB is about 11,700 samples,
+       a standard error of 0.9%, so 5% is 5.4 of them. */
+    struct site_sum timers = sum_sites_in(t.dump, t.sym, "timer_after", 0);
+    cr_assert(fabs((double)timers.inuse_space / 768000000.0 - 1) < 0.05, "estimated %lld bytes", timers.inuse_space);
+    cr_assert(fabs((double)timers.inuse_objects / 4000000.0 - 1) < 0.05, "estimated %lld timers",
+              timers.inuse_objects);
+    char *report[] = { TOOL_PATH, "report", t.dump->path, NULL };
+    struct proc_result r = run_program(report, NULL, 0, t.dir);
+    cr_assert_not_null(strstr(r.out, "keeps growing at timer_after"), "%s", r.out);
+    free_result(&r);
+    untrace(&t);
 }
