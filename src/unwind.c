@@ -144,7 +144,10 @@ static int judge(uintptr_t ra, const uintptr_t *fp)
     if (unw_init_local(&c, &uc) == 0) {
         int step = unw_step(&c);
         if (step == 0) {
-            v = OUTERMOST;
+            /* The end of the stack only where the frame-pointer chain ends too (_start and clone leave
+               rbp 0).  A context at a signal handler's return into the kernel's trampoline can also step
+               to nothing: that stack goes on, and is left to libunwind, which knows signal frames. */
+            v = bp_here == 0 ? OUTERMOST : NO_FRAME_POINTER;
         } else if (step > 0 && unw_get_reg(&c, UNW_REG_SP, &sp) == 0 && unw_get_reg(&c, UNW_REG_IP, &up_ip) == 0 &&
                    unw_get_reg(&c, UNW_X86_64_RBP, &bp) == 0) {
             up_bp = bp;

@@ -22,7 +22,8 @@ TEST_CFLAGS := -std=c11 $(WARN) -O1 -g -Isrc -Itests -pthread -DSCENARIO_DIR='"$
 PROG_NAMES := widgets heap_calls mappings threads forker snapshot leaks blocked own_handler crasher hostile
 PROGS      := $(PROG_NAMES:%=$(BUILD)/tests/progs/%) $(BUILD)/tests/progs/cxx_objects \
               $(BUILD)/tests/progs/widgets-nopie $(BUILD)/tests/progs/widgets-stripped \
-              $(BUILD)/tests/progs/debuglink/widgets $(BUILD)/tests/progs/unload
+              $(BUILD)/tests/progs/debuglink/widgets $(BUILD)/tests/progs/unload \
+              $(BUILD)/tests/progs/handler_alloc
 TEST_DEPS_STAMP := $(BUILD)/.deps-test
 
 $(TEST_DEPS_STAMP):
@@ -65,8 +66,8 @@ test-valgrind: $(TEST_DEPS_STAMP) $(LIB) $(TOOL) $(PROGS)
 
 # Symbolization cases: a non-PIE executable, a stripped one (module+offset), and one whose
 # debug info lives in a separate file found through .gnu_debuglink.
-# Built with frame pointers, so leakscope walks its stacks (tests/test_unwind.c).
-$(BUILD)/tests/progs/unload: tests/progs/unload.c | $(DEPS_STAMP)
+# Built with frame pointers, so leakscope walks their stacks (tests/test_unwind.c).
+$(BUILD)/tests/progs/unload $(BUILD)/tests/progs/handler_alloc: $(BUILD)/tests/progs/%: tests/progs/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 $(WARN) -O1 -g -fno-omit-frame-pointer -o $@ $< -ldl
 
