@@ -53,6 +53,13 @@ Test(tool, run_prints_the_report_and_keeps_the_exit_status)
     cr_assert_not_null(strstr(r.err, "was killed by signal 15"), "%s", r.err);
     free_result(&r);
 
+    char *sampled[] = { TOOL_PATH, "run", "--out", dir, "--sample", "4K", "--", PROG("widgets"), NULL };
+    r = run_program(sampled, NULL, 0, dir);
+    cr_assert_eq(r.exit_code, 0);
+    cr_assert_not_null(strstr(r.err, "sampled:   one allocation per 4.0 KiB on average"), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "leaks were not checked"), "%s", r.err);
+    free_result(&r);
+
     char *missing[] = { TOOL_PATH, "run", "--out", dir, "--", "/nonexistent/program", NULL };
     r = run_program(missing, NULL, 0, dir);
     cr_assert_eq(r.exit_code, 127);
@@ -147,6 +154,8 @@ Test(tool, bad_input_gets_one_line_and_status_2)
     assert_refused(depth, "--depth '0' is not a whole number from 1 to 256");
     char *sig[] = { TOOL_PATH, "run", "--signal", "KILL", "--", "true", NULL };
     assert_refused(sig, "--signal 'KILL'");
+    char *sample[] = { TOOL_PATH, "run", "--sample", "12X", "--", "true", NULL };
+    assert_refused(sample, "--sample '12X' is not a number of bytes");
     char *nocmd[] = { TOOL_PATH, "run", NULL };
     assert_refused(nocmd, "no command given");
 

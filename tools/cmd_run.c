@@ -29,6 +29,8 @@ static const char help_text[] =
     "options:\n"
     "  --out DIR         where dumps go (default: the current directory; created if missing)\n"
     "  --depth N         stack frames recorded per allocation, 1..256 (default 64)\n"
+    "  --sample BYTES    record one allocation per BYTES on average (512K, 4M), figures scaled to\n"
+    "                    estimates; no leak check (LEAKSCOPE_SAMPLE)\n"
     "  --signal SIG      snapshot signal: USR1 (default), USR2, RTMIN+N, or 0 for none\n"
     "  --log FILE        in-process summaries go to FILE instead of stderr\n"
     "  --no-follow-exec  do not trace programs that CMD execs\n"
@@ -146,7 +148,7 @@ int cmd_run(int argc, char **argv)
         } else if (strcmp(a, "--no-follow-exec") == 0) {
             setenv("LEAKSCOPE_FOLLOW_EXEC", "0", 1);
         } else if (strcmp(a, "--out") == 0 || strcmp(a, "--depth") == 0 || strcmp(a, "--signal") == 0 ||
-                   strcmp(a, "--log") == 0) {
+                   strcmp(a, "--log") == 0 || strcmp(a, "--sample") == 0) {
             if (!v)
                 return usage_error("run", "%s needs a value", a);
             i++;
@@ -163,6 +165,11 @@ int cmd_run(int argc, char **argv)
                     return usage_error("run", "--signal '%s' is not USR1, USR2, RTMIN+N, RTMAX-N, "
                                        "their number, or 0", v);
                 setenv("LEAKSCOPE_SIGNAL", v, 1);
+            } else if (strcmp(a, "--sample") == 0) {
+                if (options_parse_bytes(v) < 0)
+                    return usage_error("run", "--sample '%s' is not a number of bytes from 0 to 1024G "
+                                       "(512K, 4M: powers of 1024)", v);
+                setenv("LEAKSCOPE_SAMPLE", v, 1);
             } else {
                 setenv("LEAKSCOPE_LOG", v, 1);
             }
