@@ -31,7 +31,8 @@
  *   STATS    text "key=value\n" lines, all decimal integers: rss_bytes,
  *            anon_bytes, lazyfree_bytes (absent when the kernel has no
  *            smaps_rollup), mallinfo_arena, mallinfo_hblkhd, mallinfo_uordblks,
- *            mallinfo_fordblks, mallinfo_keepcost, madv_free_calls,
+ *            mallinfo_fordblks, mallinfo_keepcost, mallinfo_ns (how long the mallinfo2() call
+ *            behind them took: it walks every free chunk under malloc's lock), madv_free_calls,
  *            madv_free_bytes, madv_dontneed_calls, madv_dontneed_bytes,
  *            madv_other_calls, madv_other_bytes, live_blocks, mapped_regions,
  *            mapped_bytes, sites, meta_bytes (memory leakscope itself holds), scan_buffer_bytes (the

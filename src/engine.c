@@ -545,8 +545,9 @@ static void build_stats(struct text *t, const struct proc_memory *mem)
         text_add(t, "threads=%lld\n", (long long)m.threads);
     if (m.fordblks >= 0)
         text_add(t, "mallinfo_arena=%lld\nmallinfo_hblkhd=%lld\nmallinfo_uordblks=%lld\n"
-                 "mallinfo_fordblks=%lld\nmallinfo_keepcost=%lld\n", (long long)m.arena, (long long)m.hblkhd,
-                 (long long)m.uordblks, (long long)m.fordblks, (long long)m.keepcost);
+                 "mallinfo_fordblks=%lld\nmallinfo_keepcost=%lld\nmallinfo_ns=%lld\n", (long long)m.arena,
+                 (long long)m.hblkhd, (long long)m.uordblks, (long long)m.fordblks, (long long)m.keepcost,
+                 (long long)m.mallinfo_ns);
     text_add(t, "madv_free_calls=%llu\nmadv_free_bytes=%llu\n"
              "madv_dontneed_calls=%llu\nmadv_dontneed_bytes=%llu\n"
              "madv_other_calls=%llu\nmadv_other_bytes=%llu\nmadv_free_converted_calls=%llu\n",

@@ -75,13 +75,14 @@ static int64_t now_ns(void)
 }
 
 static struct mallinfo2 last_mallinfo;
-static int64_t mallinfo_next_ns;
+static int64_t mallinfo_next_ns, mallinfo_cost_ns = -1;
 
 static struct mallinfo2 fresh_mallinfo(void)
 {
     int64_t start = now_ns();
     last_mallinfo = mallinfo2();
     int64_t cost = now_ns() - start, wait = cost * 100;
+    mallinfo_cost_ns = cost;
     mallinfo_next_ns = start + (wait > 1000000000 ? wait : 1000000000);
     return last_mallinfo;
 }
@@ -121,6 +122,7 @@ static void read_proc(struct proc_memory *m, struct mallinfo2 mi, int fresh_roll
     m->uordblks = (int64_t)mi.uordblks;
     m->fordblks = (int64_t)mi.fordblks;
     m->keepcost = (int64_t)mi.keepcost;
+    m->mallinfo_ns = mallinfo_cost_ns;
     m->threads = thread_count();
 }
 
@@ -140,5 +142,5 @@ void proc_memory_read_without_malloc(struct proc_memory *m)
     struct mallinfo2 none;
     memset(&none, 0, sizeof none);
     read_proc(m, none, 1);
-    m->arena = m->hblkhd = m->uordblks = m->fordblks = m->keepcost = -1;
+    m->arena = m->hblkhd = m->uordblks = m->fordblks = m->keepcost = m->mallinfo_ns = -1;
 }

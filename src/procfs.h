@@ -12,6 +12,7 @@
 struct proc_memory {
     int64_t rss, anon, lazy_free;      /* bytes; -1 when unknown */
     int64_t arena, hblkhd, uordblks, fordblks, keepcost;   /* mallinfo2 */
+    int64_t mallinfo_ns;               /* how long that mallinfo2() call took; -1 when not called */
     int64_t threads;
 };
 

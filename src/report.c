@@ -280,10 +280,15 @@ static void text_report(FILE *out, const struct ls_dump *d, struct symbolizer *s
             format_count((uint64_t)dump_stat(d, "madv_free_calls", 0), c1, sizeof c1),
             format_bytes((uint64_t)dump_stat(d, "madv_dontneed_bytes", 0), b2, sizeof b2),
             format_count((uint64_t)dump_stat(d, "madv_dontneed_calls", 0), c2, sizeof c2));
-    if (dump_stat(d, "rss_bytes", -1) >= 0)
-        fprintf(out, "process:            RSS %s; malloc holds %s freed but not returned (fordblks)\n",
+    if (dump_stat(d, "rss_bytes", -1) >= 0) {
+        fprintf(out, "process:            RSS %s; malloc holds %s freed but not returned (fordblks)",
                 format_bytes((uint64_t)dump_stat(d, "rss_bytes", 0), b1, sizeof b1),
                 format_bytes((uint64_t)dump_stat(d, "mallinfo_fordblks", 0), b2, sizeof b2));
+        int64_t mallinfo_ns = dump_stat(d, "mallinfo_ns", -1);
+        if (mallinfo_ns >= 10000000)      /* worth saying: it is leakscope's cost, paid in the program */
+            fprintf(out, "; asking malloc took %.0f ms (mallinfo2 walks every free chunk)", (double)mallinfo_ns / 1e6);
+        fputc('\n', out);
+    }
 
     struct leak_report lr;
     if (leaks_analyse(d, sym, opt->patterns, opt->npatterns, &lr) == 0) {

@@ -208,6 +208,7 @@ Test(ready, retained_after_free_is_retained_by_malloc_not_leaked, .timeout = 120
     struct ready r = at_ready("retained_after_free", NULL, NULL, 100, SIGUSR1);
     cr_assert_geq(RSS(r, "allocator_retained"), 1000000000, "allocator_retained_bytes_min");
     cr_assert_eq(RSS(r, "leaked"), 0);
+    cr_assert_gt(dump_stat(r.dump, "mallinfo_ns", -1), 0, "the dump says what asking malloc cost");
     cr_assert_not_null(strstr(r.verdict, "is freed memory malloc still holds"), "%s", r.verdict);
     cr_assert_not_null(strstr(r.verdict, "no unreferenced blocks"), "%s", r.verdict);
     done(&r);
