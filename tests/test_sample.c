@@ -100,6 +100,14 @@ Test(sampling, scaled_counters_are_within_5_percent_of_full_tracking, .timeout =
     cr_assert_eq(dump_sample_period(sampled), 2048);
     cr_assert_eq(dump_sample_period(full), 0);
     cr_assert_eq(sampled->nscan, 0, "no reachability scan when sampling");
+
+    char *diff[] = { TOOL_PATH, "diff", full->path, sampled->path, NULL };
+    struct proc_result r = run_program(diff, NULL, 0, full_run.dir);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.out, "NEW was sampled (one allocation per 2.0 KiB on average): its figures are "
+                                     "estimates"), "%s", r.out);
+    cr_assert_null(strstr(r.out, "BASE was sampled"), "%s", r.out);
+    free_result(&r);
     untrace(&full_run);
     untrace(&sampled_run);
 }

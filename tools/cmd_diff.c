@@ -181,6 +181,12 @@ int cmd_diff(int argc, char **argv)
                dump_meta(d[0], "pid") ? dump_meta(d[0], "pid") : "?", dump_meta(d[0], "seq") ? dump_meta(d[0], "seq") : "?",
                paths[1], dump_meta(d[1], "pid") ? dump_meta(d[1], "pid") : "?",
                dump_meta(d[1], "seq") ? dump_meta(d[1], "seq") : "?");
+        for (int k = 0; k < 2; k++)
+            if (dump_sample_period(d[k]))
+                printf("%s was sampled (one allocation per %s on average): its figures are estimates, and so "
+                       "are the changes\n", k == 0 ? "BASE" : "NEW", format_bytes(dump_sample_period(d[k]), b[0], 32));
+        if (dump_sample_period(d[0]) || dump_sample_period(d[1]))
+            putchar('\n');
         if (d[0]->nrss && d[1]->nrss) {
             char verdict[1024];
             printf("%-24s %12s %12s %12s\n", "", "BASE", "NEW", "change");

@@ -87,8 +87,14 @@ static void show(const char *path, pid_t pid, int clear)
     strftime(when, sizeof when, "%H:%M:%S", localtime(&now));
     if (clear)
         fputs("\033[H\033[2J", stdout);
-    printf("leakscope top: pid %d (%s), %s, dump %s\n\n", (int)pid, dump_meta(d, "exe") ? dump_meta(d, "exe") : "?",
+    printf("leakscope top: pid %d (%s), %s, dump %s\n", (int)pid, dump_meta(d, "exe") ? dump_meta(d, "exe") : "?",
            when, path);
+    if (dump_sample_period(d)) {
+        char period[32];
+        printf("sampled: one allocation per %s on average; figures are estimates\n",
+               format_bytes(dump_sample_period(d), period, sizeof period));
+    }
+    putchar('\n');
     if (sym)
         rss_report_text(stdout, d, sym);
     printf("top sites by live bytes:\n");
