@@ -269,3 +269,26 @@ Test(export, html_needs_an_output_and_a_dump)
     cr_assert_not_null(strstr(r.err, "not a leakscope dump"), "%s", r.err);
     free_result(&r);
 }
+
+Test(export, html_report_of_a_sampled_run_says_its_figures_are_estimates, .timeout = 180)
+{
+    if (!have_chromium())
+        cr_skip_test("chromium is not installed (Debian package chromium)");
+    char *argv[] = { PROG("widgets"), NULL };
+    const char *env[] = { "LEAKSCOPE_SAMPLE=4K", NULL };
+    struct traced t = run_traced(argv, env);
+    char *html;
+    asprintf(&html, "%s/report.html", t.dir);
+    char *cmd[] = { TOOL_PATH, "html", t.dump->path, "-o", html, NULL };
+    struct proc_result r = run_program(cmd, NULL, 0, t.dir);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    free_result(&r);
+
+    char *dom = rendered_dom(html, t.dir);
+    cr_assert_not_null(strstr(dom, "data-errors=\"\""), "no script error: %.400s", strstr(dom, "<body"));
+    cr_assert_not_null(strstr(dom, "sampled, one allocation per 4.0 KiB on average: figures are estimates"),
+                       "%.600s", strstr(dom, "<body") ? strstr(dom, "<body") : dom);
+    free(dom);
+    free(html);
+    untrace(&t);
+}
