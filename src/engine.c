@@ -182,9 +182,9 @@ static struct site *early_site(void)
  * exponential distribution has no memory).  Each recorded block then counts
  * for 1/probability blocks and n/probability bytes at its site, which makes
  * every counter an unbiased estimate of what full tracking would show (what
- * tcmalloc and Go's heap profile do, except that Go scales a site by its
- * average size afterwards, which misjudges the object count of a site whose
- * sizes vary).  The object count is rounded up or down at random, the
+ * tcmalloc and Go's heap profile do, except that Go scales a site afterwards
+ * by the average size of its sampled blocks, biased towards the large ones,
+ * which undercounts the objects of a site whose sizes vary).  The object count is rounded up or down at random, the
  * random number being drawn from the address so the free subtracts what the
  * allocation added.
  */
