@@ -13,8 +13,12 @@
  * frame pointer only if rbp is then exactly the caller's frame base: 16
  * bytes below its canonical frame address, holding the caller's caller's
  * rbp, under its return address.  A function whose frame is addressed from
- * rsp cannot pass by chance: its rbp holds either an outer frame's base,
- * which lies above its frame, or a value unrelated to its stack slots.
+ * rsp passes only by coincidence: its rbp holds either an outer frame's base,
+ * which lies above its own frame (so it cannot pass), or a value it uses for
+ * something else, which would have to equal that stack address and the two
+ * words there.  Only where the frame-pointer chain ends too (rbp 0, as _start
+ * and clone leave it) does a step that ends end the walk: a signal handler's
+ * return into the kernel's trampoline can also step to nothing.
  *
  * The first return address without that verdict ends the walk and the whole
  * stack is taken by libunwind's unw_backtrace instead, so every stack is one
