@@ -498,6 +498,19 @@ static void json_report(FILE *out, const struct ls_dump *d, struct symbolizer *s
     free(ranked);
 }
 
+const char *report_why_no_scan(const struct ls_dump *d)
+{
+    const char *reason = dump_meta(d, "reason");
+
+    if (dump_sample_period(d))
+        return "the program ran with LEAKSCOPE_SAMPLE, which turns the leak check off";
+    if (reason && strcmp(reason, "interval") == 0)
+        return "periodic dumps of LEAKSCOPE_DUMP_INTERVAL skip the scan";
+    if (reason && strcmp(reason, "crash") == 0)
+        return "a crash dump is written without a scan";
+    return "the program ran with LEAKSCOPE_LEAK_CHECK=0, or the scan could not run (its exit notice says why)";
+}
+
 int report_write(FILE *out, const struct ls_dump *d, struct symbolizer *sym,
                  const struct report_options *opt)
 {

@@ -30,6 +30,9 @@ int sample_type_parse(const char *name);
 const char *sample_type_name(enum sample_type t);
 int64_t site_sample(const struct ls_site *s, enum sample_type t);
 
+/* Why a dump has no reachability scan, as a phrase ("the program ran with LEAKSCOPE_SAMPLE, ..."). */
+const char *report_why_no_scan(const struct ls_dump *d);
+
 /* 0, or -1 when --leaks was asked of a dump without a reachability scan. */
 int report_write(FILE *out, const struct ls_dump *d, struct symbolizer *sym,
                  const struct report_options *opt);

@@ -288,6 +288,8 @@ Test(export, html_report_of_a_sampled_run_says_its_figures_are_estimates, .timeo
     cr_assert_not_null(strstr(dom, "data-errors=\"\""), "no script error: %.400s", strstr(dom, "<body"));
     cr_assert_not_null(strstr(dom, "sampled, one allocation per 4.0 KiB on average: figures are estimates"),
                        "%.600s", strstr(dom, "<body") ? strstr(dom, "<body") : dom);
+    cr_assert_not_null(strstr(dom, "This dump has no reachability scan (the program ran with LEAKSCOPE_SAMPLE"),
+                       "the leak box says why there is no list");
     free(dom);
     free(html);
     untrace(&t);

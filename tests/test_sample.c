@@ -128,6 +128,13 @@ Test(sampling, the_period_is_in_the_report_and_the_pprof_profile, .timeout = 120
                        "%s", r.out);
     free_result(&r);
 
+    char *leaks[] = { TOOL_PATH, "report", "--leaks", d->path, NULL };
+    r = run_program(leaks, NULL, 0, dir);
+    cr_assert_eq(r.exit_code, 2);
+    cr_assert_not_null(strstr(r.err, "has no reachability scan (the program ran with LEAKSCOPE_SAMPLE, which turns "
+                                     "the leak check off)"), "%s", r.err);
+    free_result(&r);
+
     char *json[] = { TOOL_PATH, "report", "--format", "json", d->path, NULL };
     r = run_program(json, NULL, 0, dir);
     cr_assert_not_null(strstr(r.out, "\"sample_period\": 524288"), "%s", r.out);

@@ -65,6 +65,8 @@ static int write_data(FILE *out, const struct ls_dump *d, struct symbolizer *sym
     opt.leaks = 1;
     if (d->nscan == 0 || report_write(m, d, sym, &opt) != 0)
         fputs("null", m);
+    fputs(", \"no_scan\": ", m);
+    json_string(m, d->nscan ? "" : report_why_no_scan(d));
     fputs(", \"timeline\": ", m);
     timeline_report(m, d, 1);
     fputs(", \"flame\": {", m);

@@ -132,8 +132,8 @@ int print_report(const char *path, const struct report_options *given, FILE *out
         fprintf(stderr, "leakscope: %s: cannot start the symbolizer (out of memory)\n", path);
         rc = 2;
     } else if (report_write(out, d, sym, &opt) != 0) {
-        fprintf(stderr, "leakscope: %s: has no reachability scan (the program ran with LEAKSCOPE_LEAK_CHECK=0); "
-                "--leaks needs one\n", path);
+        fprintf(stderr, "leakscope: %s: has no reachability scan (%s); --leaks needs one\n", path,
+                report_why_no_scan(d));
         rc = 2;
     }
     symbolizer_close(sym);
