@@ -219,10 +219,12 @@ EXPORT void *realloc(void *p, size_t size)
     }
     void *q = real.realloc(p, size);
     engine_guard++;
-    if (q && engine_sampled(size))
-        engine_record_alloc(q, size);          /* the realloc call site owns the result */
-    else if (was_tracked && size != 0)
+    if (q) {
+        if (engine_sampled(size))
+            engine_record_alloc(q, size);      /* the realloc call site owns the result */
+    } else if (was_tracked && size != 0) {
         engine_restore(&old);                  /* failed: the old block is still there */
+    }
     engine_guard--;
     return q;
 }

@@ -184,9 +184,9 @@ static struct site *early_site(void)
  * every counter an unbiased estimate of what full tracking would show (what
  * tcmalloc and Go's heap profile do, except that Go scales a site afterwards
  * by the average size of its sampled blocks, biased towards the large ones,
- * which undercounts the objects of a site whose sizes vary).  The object count is rounded up or down at random, the
- * random number being drawn from the address so the free subtracts what the
- * allocation added.
+ * which undercounts the objects of a site whose sizes vary).  The object
+ * count is rounded up or down at random, the random number being drawn from
+ * the address so the free subtracts what the allocation added.
  */
 uint64_t engine_sample_period;
 __thread int64_t engine_sample_countdown __attribute__((tls_model("initial-exec")));
@@ -722,4 +722,5 @@ void engine_fork_child(void)
     regions_unlock(1);
     pthread_mutex_init(&dump_mutex, NULL);
     next_seq = 0;
+    sample_rng = 0;      /* a random stream of its own, not a copy of the parent's */
 }
