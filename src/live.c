@@ -50,7 +50,6 @@ static void filter_add(uintptr_t addr, int delta)
                           memory_order_relaxed);
 }
 
-
 /* The shard's entry count, read without its lock (for statistics). */
 static inline size_t shard_count(const struct live_shard *sh)
 {

@@ -38,11 +38,10 @@ size_t live_count(void);
 /*
  * Sampling mode: from now on keep a filter that answers "not tracked" without
  * a lock for most addresses that are not (the frees of blocks that were not
- * sampled): a count of tracked blocks per 4,096 address-hash buckets (16 KiB: it stays in
- * the first-level cache).  A
- * bucket's top bits are its shard's, so the shard lock serialises its
- * writers; readers load it without a lock, which is safe because a block's
- * insertion happens before anyone can free it.
+ * sampled): a count of tracked blocks per 4,096 address-hash buckets (16 KiB:
+ * it stays in the first-level cache).  A bucket's top bits are its shard's, so
+ * the shard lock serialises its writers; readers load it without a lock, which
+ * is safe because a block's insertion happens before anyone can free it.
  */
 void live_filter_enable(void);
 
