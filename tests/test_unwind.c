@@ -180,8 +180,9 @@ static int stacks_reach(const struct ls_dump *d, struct symbolizer *sym, const c
 
 /*
  * Where the timer's signal lands decides what the walk first learns about the trampoline's return
- * address; stepping from there can end the stack, which must not be taken for the stack's end (that
- * truncated 2 runs in 3 before the fix): three runs.
+ * address; stepping from there can end the stack, which must not be taken for the stack's end (before
+ * the fix, all three runs cut the stacks there; with 100 signals instead of 2,000, 2 runs in 3 did).
+ * Most signals land inside leakscope, whose own calls it does not track: some dozens are recorded.
  */
 Test(unwind, stacks_go_on_through_a_signal_handlers_frame, .timeout = 60)
 {
@@ -192,10 +193,10 @@ Test(unwind, stacks_go_on_through_a_signal_handlers_frame, .timeout = 60)
         int sites;
 
         cr_assert_eq(t.run.exit_code, 0, "%s", t.run.err);
-        cr_assert_str_eq(t.run.out, "100\n");
+        cr_assert_str_eq(t.run.out, "2000\n");
         cr_assert(stacks_reach(t.dump, t.sym, "on_signal", "main", &sites),
                   "a stack allocated in the handler stops at the signal frame");
-        cr_assert_gt(sites, 0, "the handler's allocations were recorded");
+        cr_assert_gt(sites, 0, "the handler's allocations were recorded (%s)", t.dir);
         untrace(&t);
     }
 }
