@@ -91,41 +91,7 @@ static void field_packed(struct buf *b, int field, const uint64_t *v, size_t n, 
     field_message(b, field, scratch);
 }
 
-/* ---- the string table ---- */
-
-struct string_entry {
-    UT_hash_handle hh;
-    int64_t index;
-    char text[];
-};
-
-struct strings {
-    struct string_entry *table;
-    int64_t count;
-    struct buf *out;               /* the Profile being written: field 6 */
-};
-
-static int64_t intern(struct strings *s, const char *text)
-{
-    struct string_entry *e;
-
-    if (!text)
-        text = "";
-    HASH_FIND_STR(s->table, text, e);
-    if (e)
-        return e->index;
-    size_t len = strlen(text);
-    e = malloc(sizeof *e + len + 1);
-    if (!e)
-        return 0;
-    memcpy(e->text, text, len + 1);
-    e->index = s->count++;
-    HASH_ADD_STR(s->table, text, e);
-    field_bytes(s->out, 6, text, len);
-    return e->index;
-}
-
-/* ---- ids for functions and locations ---- */
+/* ---- ids for strings, functions and locations ---- */
 
 struct keyed_id {
     UT_hash_handle hh;
@@ -133,6 +99,7 @@ struct keyed_id {
     char key[];
 };
 
+/* The id of key in table, numbered from 1 in order of first sight; *fresh says it was new. 0: no memory. */
 static uint64_t id_for(struct keyed_id **table, const char *key, int *fresh)
 {
     struct keyed_id *e;
@@ -170,10 +137,24 @@ struct encoder {
     const struct ls_dump *d;
     struct symbolizer *sym;
     struct buf profile, msg, inner, scratch;
-    struct strings strings;
-    struct keyed_id *functions, *locations;
+    struct keyed_id *strings, *functions, *locations;
     int64_t k_leak, k_kind, v_heap, v_mmap, v_state[5];
 };
+
+/* A string's index in the table (0 is ""), written to the Profile the first time it is seen. */
+static int64_t intern(struct encoder *e, const char *text)
+{
+    int fresh;
+
+    if (!text)
+        text = "";
+    uint64_t id = id_for(&e->strings, text, &fresh);
+    if (!id)
+        return 0;
+    if (fresh)
+        field_bytes(&e->profile, 6, text, strlen(text));
+    return (int64_t)id - 1;
+}
 
 static uint64_t mapping_of(const struct ls_dump *d, uint64_t pc)
 {
@@ -210,9 +191,9 @@ static uint64_t location(struct encoder *e, uint64_t pc)
         uint64_t fid = id_for(&e->functions, fname, &new_function);
         if (new_function) {
             field_varint(&e->msg, 1, fid);
-            field_varint(&e->msg, 2, (uint64_t)intern(&e->strings, frames[f].function));
-            field_varint(&e->msg, 3, (uint64_t)intern(&e->strings, frames[f].function));
-            field_varint(&e->msg, 4, (uint64_t)intern(&e->strings, frames[f].file));
+            field_varint(&e->msg, 2, (uint64_t)intern(e, frames[f].function));
+            field_varint(&e->msg, 3, (uint64_t)intern(e, frames[f].function));
+            field_varint(&e->msg, 4, (uint64_t)intern(e, frames[f].file));
             field_message(&e->profile, 5, &e->msg);
         }
         field_varint(&e->inner, 1, fid);
@@ -254,8 +235,8 @@ static void sample(struct encoder *e, const struct ls_site *s, const int64_t val
 
 static void value_type(struct encoder *e, int field, const char *type, const char *unit)
 {
-    field_varint(&e->inner, 1, (uint64_t)intern(&e->strings, type));
-    field_varint(&e->inner, 2, (uint64_t)intern(&e->strings, unit));
+    field_varint(&e->inner, 1, (uint64_t)intern(e, type));
+    field_varint(&e->inner, 2, (uint64_t)intern(e, unit));
     field_message(&e->profile, field, &e->inner);
 }
 
@@ -269,17 +250,17 @@ static void encode(struct encoder *e)
 {
     const struct ls_dump *d = e->d;
 
-    intern(&e->strings, "");                   /* string 0 is always "" */
+    intern(e, "");                   /* string 0 is always "" */
     value_type(e, 1, "alloc_objects", "count");
     value_type(e, 1, "alloc_space", "bytes");
     value_type(e, 1, "inuse_objects", "count");
     value_type(e, 1, "inuse_space", "bytes");
-    e->k_leak = intern(&e->strings, "leak");
-    e->k_kind = intern(&e->strings, "kind");
-    e->v_heap = intern(&e->strings, "heap");
-    e->v_mmap = intern(&e->strings, "mmap");
+    e->k_leak = intern(e, "leak");
+    e->k_kind = intern(e, "kind");
+    e->v_heap = intern(e, "heap");
+    e->v_mmap = intern(e, "mmap");
     for (int st = 1; st < 5; st++)
-        e->v_state[st] = intern(&e->strings, state_label((uint32_t)st));
+        e->v_state[st] = intern(e, state_label((uint32_t)st));
 
     /* Mappings: one per module. */
     for (size_t m = 0; m < d->nmodules; m++) {
@@ -291,8 +272,8 @@ static void encode(struct encoder *e)
         field_varint(&e->msg, 2, mod->start);
         field_varint(&e->msg, 3, mod->end);
         field_varint(&e->msg, 4, 0);
-        field_varint(&e->msg, 5, (uint64_t)intern(&e->strings, mod->path));
-        field_varint(&e->msg, 6, (uint64_t)intern(&e->strings, build_id));
+        field_varint(&e->msg, 5, (uint64_t)intern(e, mod->path));
+        field_varint(&e->msg, 6, (uint64_t)intern(e, build_id));
         for (int flag = 7; flag <= 10; flag++)
             field_varint(&e->msg, flag, 1);    /* functions, file names, line numbers, inlined frames */
         field_message(&e->profile, 3, &e->msg);
@@ -355,9 +336,9 @@ static void encode(struct encoder *e)
         char note[160];
         snprintf(note, sizeof note, "leakscope sampled one allocation per %llu bytes on average; "
                  "values are estimates scaled to every allocation", (unsigned long long)period);
-        field_varint(&e->profile, 13, (uint64_t)intern(&e->strings, note));
+        field_varint(&e->profile, 13, (uint64_t)intern(e, note));
     }
-    field_varint(&e->profile, 14, (uint64_t)intern(&e->strings, "inuse_space"));
+    field_varint(&e->profile, 14, (uint64_t)intern(e, "inuse_space"));
 }
 
 int pprof_write(int fd, const struct ls_dump *d, struct symbolizer *sym, char *err, size_t errlen)
@@ -365,7 +346,6 @@ int pprof_write(int fd, const struct ls_dump *d, struct symbolizer *sym, char *e
     struct encoder e = { .d = d, .sym = sym };
     int rc = 0;
 
-    e.strings.out = &e.profile;
     encode(&e);
     if (e.profile.failed || e.msg.failed || e.inner.failed) {
         snprintf(err, errlen, "out of memory encoding the profile");
@@ -384,11 +364,7 @@ int pprof_write(int fd, const struct ls_dump *d, struct symbolizer *sym, char *e
         if (!gz && copy >= 0)
             close(copy);
     }
-    struct string_entry *s, *tmp;
-    HASH_ITER(hh, e.strings.table, s, tmp) {
-        HASH_DEL(e.strings.table, s);
-        free(s);
-    }
+    free_ids(&e.strings);
     free_ids(&e.functions);
     free_ids(&e.locations);
     free(e.profile.data);
