@@ -61,7 +61,8 @@ static inline size_t live_filter_bucket(uintptr_t addr)
     return (size_t)(live_addr_hash(addr) >> (64 - LIVE_FILTER_BITS));
 }
 
-/* 0: addr is certainly not in the table (inline: the free of an unsampled block costs only this). */
+/* 0: addr is certainly not in the table.  Inline, so that the free of an unsampled block costs only
+   this: the preload asks it before calling into the engine at all (live_remove does not ask again). */
 static inline int live_may_hold(uintptr_t addr)
 {
     return !live_filter_on ||
