@@ -86,7 +86,7 @@ static struct free_node *free_lists[META_CLASSES];
 static char *chunk_cursor, *chunk_end;
 static atomic_size_t bytes_mapped;
 
-static size_t page_round(size_t size)
+size_t meta_map_size(size_t size)
 {
     size_t page = 4096;
     return (size + page - 1) & ~(page - 1);
@@ -94,7 +94,7 @@ static size_t page_round(size_t size)
 
 void *meta_map(size_t size)
 {
-    size = page_round(size);
+    size = meta_map_size(size);
     long p = syscall(SYS_mmap, NULL, size, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p < 0 && p > -4096)
@@ -108,7 +108,7 @@ void meta_unmap(void *ptr, size_t size)
 {
     if (!ptr)
         return;
-    size = page_round(size);
+    size = meta_map_size(size);
     forget(ptr);
     syscall(SYS_munmap, ptr, size);
     atomic_fetch_sub_explicit(&bytes_mapped, size, memory_order_relaxed);

@@ -17,6 +17,7 @@ void *meta_alloc(size_t size);             /* zero-filled; NULL when out of memo
 void meta_free(void *ptr, size_t size);    /* size must be the size passed to meta_alloc */
 
 void *meta_map(size_t size);               /* page-granular zeroed mapping, NULL on failure */
+size_t meta_map_size(size_t size);         /* what meta_map(size) really maps: whole pages */
 void meta_unmap(void *ptr, size_t size);
 
 size_t meta_bytes_mapped(void);            /* all memory leakscope has mapped, for the benchmark */

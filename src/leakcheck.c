@@ -197,17 +197,12 @@ static struct {
 static struct copy_result *shared;     /* a fork()ed scan's results (see fork_scan) */
 static size_t shared_bytes;
 
-static size_t pages_of(size_t bytes)
-{
-    return (bytes + 4095) & ~(size_t)4095;      /* as meta_map rounds */
-}
-
 size_t leakcheck_buffer_bytes(void)
 {
-    return pages_of(buf.blocks_cap * sizeof *buf.blocks) + pages_of(buf.states_cap * sizeof *buf.scratch) +
-           pages_of(buf.states_cap) + pages_of(buf.states_cap * sizeof *buf.stack) +
-           pages_of(buf.pages_cap * sizeof *buf.pages) + pages_of(buf.regions_cap * sizeof *buf.regions) +
-           pages_of(shared_bytes);
+    return meta_map_size(buf.blocks_cap * sizeof *buf.blocks) +
+           meta_map_size(buf.states_cap * sizeof *buf.scratch) + meta_map_size(buf.states_cap) +
+           meta_map_size(buf.states_cap * sizeof *buf.stack) + meta_map_size(buf.pages_cap * sizeof *buf.pages) +
+           meta_map_size(buf.regions_cap * sizeof *buf.regions) + meta_map_size(shared_bytes);
 }
 
 void leakcheck_release_buffers(void)

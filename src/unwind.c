@@ -42,6 +42,12 @@
 static uintptr_t self_start, self_end;
 static int method;
 
+/* leakscope's own frames, dropped from the top of every stack. */
+static inline int own_frame(uintptr_t pc)
+{
+    return pc >= self_start && pc < self_end;
+}
+
 enum verdict { UNKNOWN = 0, KEEPS_FRAME_POINTER = 1, NO_FRAME_POINTER = 2, OUTERMOST = 3 };
 
 /* Each entry: the return address shifted left by two, with the verdict in the low bits; 0 = empty. */
@@ -173,7 +179,7 @@ static int walk_frame_pointers(uintptr_t *pcs, int max_depth)
 
     for (;;) {
         uintptr_t ra = fp[1];
-        if (n == 0 && ra >= self_start && ra < self_end) {
+        if (n == 0 && own_frame(ra)) {
             if (++own > SKIP_SLACK)
                 return -1;
         } else {
@@ -201,7 +207,7 @@ static int with_libunwind(uintptr_t *pcs, int max_depth)
     int n = unw_backtrace(raw, max_depth + SKIP_SLACK);
     int first = 0;
 
-    while (first < n && (uintptr_t)raw[first] >= self_start && (uintptr_t)raw[first] < self_end)
+    while (first < n && own_frame((uintptr_t)raw[first]))
         first++;
     int depth = n - first;
     if (depth > max_depth)
