@@ -36,7 +36,6 @@ __thread int engine_guard __attribute__((tls_model("initial-exec")));
 int engine_ready;
 
 static struct leakscope_options options;
-static uintptr_t self_start, self_end;      /* our own code: frames to drop */
 static struct timespec start_mono;
 static int64_t start_unix_ns;
 static unsigned next_seq;
@@ -119,6 +118,7 @@ int engine_init(options_warn_fn warn)
     clock_gettime(CLOCK_MONOTONIC_COARSE, &start_mono);
     clock_gettime(CLOCK_REALTIME, &now);
     start_unix_ns = timespec_ns(&now);
+    uintptr_t self_start, self_end;      /* our own code: frames to drop */
     if (module_range_of((const void *)engine_init, &self_start, &self_end) != 0)
         self_start = self_end = 0;
     unwind_init(self_start, self_end, options.unwind);
@@ -143,11 +143,6 @@ uint32_t engine_now_cs(void)
     return (uint32_t)((timespec_ns(&now) - timespec_ns(&start_mono)) / 10000000);
 }
 
-int engine_capture_stack(uintptr_t *pcs, int max_depth)
-{
-    return unwind_capture(pcs, max_depth);
-}
-
 void engine_code_unloaded(void)
 {
     unwind_code_unloaded();
@@ -156,7 +151,7 @@ void engine_code_unloaded(void)
 static struct site *site_here(int kind)
 {
     uintptr_t pcs[SITE_MAX_DEPTH];
-    int depth = engine_capture_stack(pcs, options.depth);
+    int depth = unwind_capture(pcs, options.depth);
 
     return site_intern(pcs, depth, kind);
 }

@@ -112,8 +112,6 @@ struct engine_totals {
 };
 void engine_totals(struct engine_totals *t);
 
-/* Capture the caller's stack minus leakscope's own frames; returns its depth. */
-int engine_capture_stack(uintptr_t *pcs, int max_depth);
 /* The program unloaded a library (dlclose): what the stack walk learnt about code addresses is void. */
 void engine_code_unloaded(void);
 
