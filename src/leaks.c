@@ -15,6 +15,7 @@ const char *leak_kind_name(int kind)
     case LS_DIRECT: return "direct";
     case LS_INDIRECT: return "indirect";
     case LS_POSSIBLY: return "possibly";
+    case LS_REACHABLE: return "reachable";
     }
     return "unknown";
 }

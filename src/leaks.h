@@ -38,6 +38,6 @@ int leaks_analyse(const struct ls_dump *d, struct symbolizer *sym, const char *c
                   struct leak_report *out);
 void leaks_free(struct leak_report *r);
 
-const char *leak_kind_name(int kind);    /* "direct", "indirect", "possibly" */
+const char *leak_kind_name(int kind);    /* a block state's name: "direct", "indirect", "possibly", "reachable" */
 
 #endif

@@ -18,6 +18,8 @@
 #include <uthash.h>
 #include <zlib.h>
 
+#include "leaks.h"
+
 /* ---- protobuf wire format ---- */
 
 struct buf {
@@ -125,12 +127,6 @@ static void free_ids(struct keyed_id **table)
         HASH_DEL(*table, e);
         free(e);
     }
-}
-
-static const char *state_label(uint32_t state)
-{
-    static const char *names[] = { NULL, "reachable", "possibly", "indirect", "direct" };
-    return state < 5 ? names[state] : NULL;
 }
 
 struct encoder {
@@ -260,7 +256,7 @@ static void encode(struct encoder *e)
     e->v_heap = intern(e, "heap");
     e->v_mmap = intern(e, "mmap");
     for (int st = 1; st < 5; st++)
-        e->v_state[st] = intern(e, state_label((uint32_t)st));
+        e->v_state[st] = intern(e, leak_kind_name(st));
 
     /* Mappings: one per module. */
     for (size_t m = 0; m < d->nmodules; m++) {
