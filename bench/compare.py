@@ -123,8 +123,8 @@ def leakscope_facts(outdir):
     j = json.loads(subprocess.run([tool, "report", "--format", "json", "--top", "0", dumps[-1]],
                                   capture_output=True, text=True).stdout)
     p, s = j["process"], j.get("scan") or {}
-    walked = p.get("stacks_by_frame_pointers", 0)
-    return {"frame_pointer_share": walked / max(walked + p.get("stacks_by_libunwind", 0), 1),
+    walked = p.get("stacks_walked", 0)
+    return {"walked_share": walked / max(walked + p.get("stacks_by_libunwind", 0), 1),
             # At rest: the scan's buffers are released once its dump is written.
             "meta": p["meta_bytes"] - p.get("scan_buffer_bytes", 0), "scan_buffers": p.get("scan_buffer_bytes", 0),
             "meta_per_block": (p["meta_bytes"] - p.get("scan_buffer_bytes", 0)) / max(p["live_blocks"], 1),
@@ -170,7 +170,7 @@ def bench(name, argv, extra, small, toolset):
         print(f"  leakscope: {human(f['meta'])} of metadata at rest (+{human(f['scan_buffers'])} of scan buffers "
               f"while its exit scan ran), {f['meta_per_block']:.0f} B per live block "
               f"({f['live']:,} live), {f['sites']:,} sites; exit scan paused the program {f['pause_ms']:.1f} ms, "
-              f"scanned {f['scan_mbps']:.0f} MB/s; {f['frame_pointer_share']:.0%} of stacks by frame pointers")
+              f"scanned {f['scan_mbps']:.0f} MB/s; {f['walked_share']:.0%} of stacks walked by learnt frame rules")
     return f
 
 

@@ -37,8 +37,8 @@
  *            madv_other_calls, madv_other_bytes, live_blocks, mapped_regions,
  *            mapped_bytes, sites, meta_bytes (memory leakscope itself holds), scan_buffer_bytes (the
  *            part of meta_bytes that is this dump's scan buffers, released once it is written),
- *            stacks_by_frame_pointers, stacks_by_libunwind (in batches of 256 per thread),
- *            frame_pointer_judgements (src/unwind.c).
+ *            stacks_walked (by learnt frame rules), stacks_by_libunwind (both in batches of 256
+ *            per thread), frame_rules_judged (src/unwind.c).
  *   MODULES  repeated until the payload ends:
  *              u64 base (load bias), u64 start, u64 end (runtime address range),
  *              u32 flags (bit 0: the main executable, bit 1: the dynamic loader),

@@ -556,8 +556,8 @@ static void build_stats(struct text *t, const struct proc_memory *mem)
                  (long long)scavenge_last_time_ns, (long long)scavenge_last_before, (long long)scavenge_last_after);
     struct unwind_counts u;
     unwind_counts(&u);
-    text_add(t, "stacks_by_frame_pointers=%llu\nstacks_by_libunwind=%llu\nframe_pointer_judgements=%llu\n",
-             (unsigned long long)u.frame_pointers, (unsigned long long)u.libunwind, (unsigned long long)u.learning);
+    text_add(t, "stacks_walked=%llu\nstacks_by_libunwind=%llu\nframe_rules_judged=%llu\n",
+             (unsigned long long)u.walked, (unsigned long long)u.libunwind, (unsigned long long)u.judged);
     engine_totals(&tot);
     text_add(t, "live_blocks=%zu\nmapped_regions=%llu\nmapped_bytes=%llu\nmapped_resident_bytes=%lld\n"
              "sites=%u\nmeta_bytes=%zu\nscan_buffer_bytes=%zu\nuptime_ns=%lld\n",
@@ -718,4 +718,5 @@ void engine_fork_child(void)
     pthread_mutex_init(&dump_mutex, NULL);
     next_seq = 0;
     sample_rng = 0;      /* a random stream of its own, not a copy of the parent's */
+    unwind_fork_child();
 }

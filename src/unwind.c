@@ -1,28 +1,41 @@
 /*
  * unwind.c - stack capture (see unwind.h).
  *
- * A frame-pointer walk reads two words a frame: at a frame base fp, fp[1] is
- * the return address into the caller and fp[0] the caller's rbp, which is
- * the caller's own frame base only if the caller's code keeps rbp as one at
- * that call.  Code built with -fno-omit-frame-pointer (Fedora, Ubuntu 24.04,
- * many companies' builds) does; Debian's binaries mostly do not, and a walk
- * through them would read garbage.  So the walk asks, for each return
- * address, a verdict learnt once from libunwind: a context at the caller
- * (rsp just above the return address, rbp as the callee saved it) is
- * stepped once with the DWARF tables, and the address is judged to keep a
- * frame pointer only if rbp is then exactly the caller's frame base: 16
- * bytes below its canonical frame address, holding the caller's caller's
- * rbp, under its return address.  A function whose frame is addressed from
- * rsp passes only by coincidence: its rbp holds either an outer frame's base,
- * which lies above its own frame (so it cannot pass), or a value it uses for
- * something else, which would have to equal that stack address and the two
- * words there.  Only where the frame-pointer chain ends too (rbp 0, as _start
- * and clone leave it) does a step that ends end the walk: a signal handler's
- * return into the kernel's trampoline can also step to nothing.
+ * The walk goes from frame to frame with three registers, the return address
+ * (ra), rsp and rbp of each frame at its call, and one rule per return
+ * address saying how the caller's frame follows:
  *
- * The first return address without that verdict ends the walk and the whole
- * stack is taken by libunwind's unw_backtrace instead, so every stack is one
- * of the two unwinders' own answers, never a mixture.  Verdicts live in a
+ *   cfa = (rsp or rbp) + offset;  caller's ra = cfa[-1];  caller's rsp = cfa;
+ *   caller's rbp = *(cfa + slot), or rbp unchanged when the frame did not save it.
+ *
+ * That is the form of the DWARF call-frame rules compilers emit for x86-64
+ * at call sites: code keeping a frame pointer has cfa = rbp + 16 with rbp
+ * saved at cfa - 16, code without one (Debian's packages) cfa = rsp + its
+ * frame size.  A rule is learnt once per return address from libunwind,
+ * which reads the DWARF tables: one unw_step from that frame's registers
+ * gives the caller's rsp, ra and rbp and where rbp was saved.
+ *
+ *  - rbp-based (a frame pointer): rbp must be exactly the frame's base,
+ *    16 bytes under the caller's rsp, holding the caller's rbp under the
+ *    return address.  A function whose frame is addressed from rsp passes
+ *    only by coincidence: its rbp holds either an outer frame's base, which
+ *    lies above its own frame (so it cannot pass), or a value it uses for
+ *    something else, which would have to equal that stack address and the
+ *    two words there.
+ *  - rsp-based: an offset from rsp is a property of the code at that
+ *    address only if the rule really is rsp plus a constant, not an
+ *    expression of other registers or of memory (functions that realign
+ *    their stack compute it from a saved pointer; the kernel's signal
+ *    trampoline from the signal frame).  So the frame is copied elsewhere
+ *    and stepped again from the copy: only a rule of rsp alone moves with
+ *    it, by the same offset, to the same return address and rbp.
+ *  - a step that ends is the end of the stack only where rbp is 0 too (as
+ *    _start and clone leave it): a signal handler's return into the
+ *    kernel's trampoline can also step to nothing, and that stack goes on.
+ *
+ * Anything else, and any frame whose rule could not be learnt, ends the walk
+ * and the whole stack is taken by libunwind's unw_backtrace instead, so
+ * every stack is one unwinder's answer, never a mixture.  Rules live in a
  * table of 65,536 return addresses, emptied when the program unloads code
  * (dlclose: other code may be loaded at the same addresses); an address that
  * finds no room is judged again each time (correct, slower).
@@ -37,7 +50,9 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
-#define SKIP_SLACK 16     /* room for leakscope's own frames above the caller */
+#define SKIP_SLACK 16          /* room for leakscope's own frames above the caller */
+#define MAX_FRAME_SPAN (1u << 26)
+#define MAX_MOVED_FRAME 32768  /* larger rsp-based frames are left to libunwind */
 
 static uintptr_t self_start, self_end;
 static int method;
@@ -48,25 +63,63 @@ static inline int own_frame(uintptr_t pc)
     return pc >= self_start && pc < self_end;
 }
 
-enum verdict { UNKNOWN = 0, KEEPS_FRAME_POINTER = 1, NO_FRAME_POINTER = 2, OUTERMOST = 3 };
+/*
+ * A rule in one word: bits 0-1 its kind, bit 2 set when the CFA is counted from rbp (else rsp),
+ * bits 8-47 the CFA's offset from that register, bits 48-63 where the caller's rbp was saved as a
+ * signed offset from the CFA (0: rbp is unchanged).  0 = not known yet.
+ */
+enum rule_kind { RULE_UNKNOWN = 0, RULE_WALK = 1, RULE_LIBUNWIND = 2, RULE_OUTERMOST = 3 };
+#define RULE_KIND(r) ((int)((r) & 3))
+#define RULE_FROM_RBP 4u
+#define RULE_OFFSET(r) ((uintptr_t)((r) >> 8 & 0xffffffffffull))
+#define RULE_RBP_SLOT(r) ((intptr_t)(int16_t)(uint16_t)((r) >> 48))
 
-/* Each entry: the return address shifted left by two, with the verdict in the low bits; 0 = empty. */
-#define VERDICT_BITS 16
-#define VERDICT_PROBES 16
-#define VERDICT_MASK ((1u << VERDICT_BITS) - 1)
-static _Atomic uintptr_t verdicts[1 << VERDICT_BITS];
-static _Atomic int verdicts_used;
+static inline uint64_t walk_rule(int from_rbp, uintptr_t offset, intptr_t rbp_slot)
+{
+    return RULE_WALK | (from_rbp ? RULE_FROM_RBP : 0) | (uint64_t)offset << 8 |
+           (uint64_t)(uint16_t)(int16_t)rbp_slot << 48;
+}
 
-/* Stacks taken by frame pointers and by libunwind (each thread adds its count every 256), judgements. */
+#define RULE_BITS 16
+#define RULE_PROBES 16
+#define RULE_MASK ((1u << RULE_BITS) - 1)
+static struct {
+    _Atomic uintptr_t ra;       /* 0 = empty */
+    _Atomic uint64_t rule;      /* 0 while the first judge has not stored it */
+} rules[1 << RULE_BITS];
+static _Atomic int rules_used;
+
+/* Stacks walked and taken by libunwind (each thread adds its count every 256), judgements. */
 static _Atomic uint64_t counts[3];
 static __thread uint32_t local_counts[2] __attribute__((tls_model("initial-exec")));
 
+/* Where a frame is copied to be stepped again (one judge at a time; a busy one gives way to libunwind). */
+static unsigned char moved[MAX_MOVED_FRAME + 64 + 4096] __attribute__((aligned(64)));
+static atomic_flag moved_busy = ATOMIC_FLAG_INIT;
+
+/*
+ * The registers a judgement does not know (all but rip, rsp and rbp) point into a block of words that
+ * each point back into it: a rule that counts the CFA from one of them (hand-written assembly can)
+ * then reads there, not wherever the judging code left that register, and fails the checks.
+ */
+#define DECOY_WORDS 64
+static uintptr_t decoy[DECOY_WORDS];
+static const int decoy_registers[] = { REG_RAX, REG_RBX, REG_RCX, REG_RDX, REG_RSI, REG_RDI, REG_R8, REG_R9,
+                                       REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15 };
+
 void unwind_init(uintptr_t start, uintptr_t end, int how)
 {
+    for (size_t i = 0; i < DECOY_WORDS; i++)
+        decoy[i] = (uintptr_t)&decoy[DECOY_WORDS / 2];
     self_start = start;
     self_end = end;
     method = how;
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+}
+
+void unwind_fork_child(void)
+{
+    atomic_flag_clear(&moved_busy);     /* another thread may have held it at the fork */
 }
 
 static inline void count(int which)
@@ -79,47 +132,42 @@ static inline void count(int which)
 
 void unwind_counts(struct unwind_counts *out)
 {
-    out->frame_pointers = atomic_load_explicit(&counts[0], memory_order_relaxed);
+    out->walked = atomic_load_explicit(&counts[0], memory_order_relaxed);
     out->libunwind = atomic_load_explicit(&counts[1], memory_order_relaxed);
-    out->learning = atomic_load_explicit(&counts[2], memory_order_relaxed);
+    out->judged = atomic_load_explicit(&counts[2], memory_order_relaxed);
 }
 
-static inline size_t verdict_slot(uintptr_t ip)
+static inline size_t rule_slot(uintptr_t ra)
 {
-    return (size_t)((ip * 0x9e3779b97f4a7c15ull) >> (64 - VERDICT_BITS));
+    return (size_t)((ra * 0x9e3779b97f4a7c15ull) >> (64 - RULE_BITS));
 }
 
-static inline int verdict_of(uintptr_t ip)
+static inline uint64_t rule_of(uintptr_t ra)
 {
-    size_t i = verdict_slot(ip);
+    size_t i = rule_slot(ra);
 
-    for (int k = 0; k < VERDICT_PROBES; k++, i = (i + 1) & VERDICT_MASK) {
-        uintptr_t entry = atomic_load_explicit(&verdicts[i], memory_order_relaxed);
-        if (entry >> 2 == ip)
-            return (int)(entry & 3);
-        if (entry == 0)
+    for (int k = 0; k < RULE_PROBES; k++, i = (i + 1) & RULE_MASK) {
+        uintptr_t at = atomic_load_explicit(&rules[i].ra, memory_order_acquire);
+        if (at == ra)
+            return atomic_load_explicit(&rules[i].rule, memory_order_acquire);
+        if (at == 0)
             break;
     }
-    return UNKNOWN;
+    return 0;
 }
 
-/* Record a verdict; a later NO_FRAME_POINTER overrides, anything else keeps the first. */
-static void verdict_store(uintptr_t ip, int v)
+/* Record a rule; the first one stays, except that "leave it to libunwind" overrides. */
+static void rule_store(uintptr_t ra, uint64_t rule)
 {
-    size_t i = verdict_slot(ip);
-    uintptr_t want = ip << 2 | (uintptr_t)v;
+    size_t i = rule_slot(ra);
 
-    if (ip >> 61)                       /* no room for the verdict bits: judged every time */
-        return;
-    for (int k = 0; k < VERDICT_PROBES; k++, i = (i + 1) & VERDICT_MASK) {
-        uintptr_t entry = 0;
-        if (atomic_compare_exchange_strong(&verdicts[i], &entry, want)) {
-            atomic_store_explicit(&verdicts_used, 1, memory_order_relaxed);
-            return;
-        }
-        if (entry >> 2 == ip) {
-            if (v == NO_FRAME_POINTER)
-                atomic_store(&verdicts[i], want);
+    for (int k = 0; k < RULE_PROBES; k++, i = (i + 1) & RULE_MASK) {
+        uintptr_t at = 0;
+        if (atomic_compare_exchange_strong(&rules[i].ra, &at, ra) || at == ra) {
+            uint64_t none = 0;
+            if (!atomic_compare_exchange_strong(&rules[i].rule, &none, rule) && RULE_KIND(rule) == RULE_LIBUNWIND)
+                atomic_store(&rules[i].rule, rule);
+            atomic_store_explicit(&rules_used, 1, memory_order_relaxed);
             return;
         }
     }
@@ -127,58 +175,122 @@ static void verdict_store(uintptr_t ip, int v)
 
 void unwind_code_unloaded(void)
 {
-    if (!atomic_exchange(&verdicts_used, 0))
+    if (!atomic_exchange(&rules_used, 0))
         return;
-    for (size_t i = 0; i <= VERDICT_MASK; i++)
-        atomic_store_explicit(&verdicts[i], 0, memory_order_relaxed);
+    for (size_t i = 0; i <= RULE_MASK; i++) {
+        atomic_store_explicit(&rules[i].rule, 0, memory_order_relaxed);
+        atomic_store_explicit(&rules[i].ra, 0, memory_order_release);
+    }
 }
 
-/*
- * Judge the code at return address ra, whose frame starts right above the
- * callee's frame base fp (rsp = fp + 2 words after the return, rbp = fp[0]).
- */
-static int judge(uintptr_t ra, const uintptr_t *fp)
+/* What one libunwind step from a frame's registers gives: the caller's, and where its rbp was. */
+struct step {
+    uintptr_t sp, ra, bp;
+    enum { RBP_UNCHANGED, RBP_SAVED, RBP_ELSEWHERE } rbp_was;
+    uintptr_t rbp_at;           /* RBP_SAVED: the address it was saved at */
+};
+
+/* 1 with *out filled, 0 at the end of the stack, -1 when libunwind cannot step. */
+static int step_from(uintptr_t ra, uintptr_t sp, uintptr_t bp, struct step *out)
 {
     unw_context_t uc;
     unw_cursor_t c;
-    unw_word_t sp, bp, up_ip, up_bp;
-    uintptr_t bp_here = fp[0];
-    int v = NO_FRAME_POINTER;
+    unw_word_t v;
+    unw_save_loc_t loc;
 
-    atomic_fetch_add_explicit(&counts[2], 1, memory_order_relaxed);
     if (unw_getcontext(&uc) != 0)
-        return NO_FRAME_POINTER;
+        return -1;
+    for (size_t r = 0; r < sizeof decoy_registers / sizeof *decoy_registers; r++)
+        uc.uc_mcontext.gregs[decoy_registers[r]] = (greg_t)(uintptr_t)&decoy[DECOY_WORDS / 2];
     uc.uc_mcontext.gregs[REG_RIP] = (greg_t)(ra - 1);     /* inside the call: the caller's state during it */
-    uc.uc_mcontext.gregs[REG_RSP] = (greg_t)(uintptr_t)(fp + 2);
-    uc.uc_mcontext.gregs[REG_RBP] = (greg_t)bp_here;
-    if (unw_init_local(&c, &uc) == 0) {
-        int step = unw_step(&c);
-        if (step == 0) {
-            /* The end of the stack only where the frame-pointer chain ends too (_start and clone leave
-               rbp 0).  A context at a signal handler's return into the kernel's trampoline can also step
-               to nothing: that stack goes on, and is left to libunwind, which knows signal frames. */
-            v = bp_here == 0 ? OUTERMOST : NO_FRAME_POINTER;
-        } else if (step > 0 && unw_get_reg(&c, UNW_REG_SP, &sp) == 0 && unw_get_reg(&c, UNW_REG_IP, &up_ip) == 0 &&
-                   unw_get_reg(&c, UNW_X86_64_RBP, &bp) == 0) {
-            up_bp = bp;
-            /* rbp is the frame base: 16 bytes under the CFA (checked first: then it points into the stack). */
-            if (bp_here + 16 == (uintptr_t)sp && ((const uintptr_t *)bp_here)[1] == (uintptr_t)up_ip &&
-                ((const uintptr_t *)bp_here)[0] == (uintptr_t)up_bp)
-                v = KEEPS_FRAME_POINTER;
-        }
-    }
-    verdict_store(ra, v);
-    return v;
+    uc.uc_mcontext.gregs[REG_RSP] = (greg_t)sp;
+    uc.uc_mcontext.gregs[REG_RBP] = (greg_t)bp;
+    if (unw_init_local(&c, &uc) != 0)
+        return -1;
+    int ret = unw_step(&c);
+    if (ret <= 0)
+        return ret < 0 ? -1 : 0;
+    if (unw_get_reg(&c, UNW_REG_SP, &v) != 0)
+        return -1;
+    out->sp = (uintptr_t)v;
+    if (unw_get_reg(&c, UNW_REG_IP, &v) != 0)
+        return -1;
+    out->ra = (uintptr_t)v;
+    if (unw_get_reg(&c, UNW_X86_64_RBP, &v) != 0 || unw_get_save_loc(&c, UNW_X86_64_RBP, &loc) != 0)
+        return -1;
+    out->bp = (uintptr_t)v;
+    /* Local unwinding keeps a register that no frame saved at its slot of the context it started from. */
+    if (loc.type == UNW_SLT_MEMORY && loc.u.addr == (unw_word_t)(uintptr_t)&uc.uc_mcontext.gregs[REG_RBP])
+        out->rbp_was = RBP_UNCHANGED;
+    else if (loc.type == UNW_SLT_MEMORY && loc.u.addr >= sp && loc.u.addr < out->sp && (loc.u.addr & 7) == 0) {
+        out->rbp_was = RBP_SAVED;
+        out->rbp_at = (uintptr_t)loc.u.addr;
+    } else
+        out->rbp_was = RBP_ELSEWHERE;
+    return 1;
 }
 
-/* The walk; -1 when some frame's code does not keep a frame pointer. */
-static int walk_frame_pointers(uintptr_t *pcs, int max_depth)
+/* A word-by-word copy: the frame's words include a sanitizer's poisoned redzones. */
+__attribute__((no_sanitize_address)) static void copy_frame(uintptr_t *to, const uintptr_t *from, size_t words)
 {
-    const uintptr_t *fp = __builtin_frame_address(0);
+    for (size_t i = 0; i < words; i++)
+        to[i] = from[i];
+}
+
+/* The rule for a frame addressed from rsp whose step gave *s, if it is one (see the top). */
+static uint64_t rsp_rule(uintptr_t ra, uintptr_t sp, uintptr_t bp, const struct step *s)
+{
+    uintptr_t size = s->sp - sp;
+    intptr_t slot = 0;
+
+    if (s->sp <= sp || size > MAX_MOVED_FRAME || (size & 7) || ((const uintptr_t *)s->sp)[-1] != s->ra)
+        return RULE_LIBUNWIND;
+    if (s->rbp_was == RBP_SAVED)
+        slot = (intptr_t)(s->rbp_at - s->sp);
+    else if (s->rbp_was != RBP_UNCHANGED || s->bp != bp)
+        return RULE_LIBUNWIND;
+
+    if (atomic_flag_test_and_set_explicit(&moved_busy, memory_order_acquire))
+        return RULE_UNKNOWN;                    /* judged again next time */
+    uintptr_t to = (uintptr_t)moved + (sp & 63);
+    struct step m;
+    copy_frame((uintptr_t *)to, (const uintptr_t *)sp, size / 8);
+    int same = step_from(ra, to, bp, &m) == 1 && m.sp == to + size && m.ra == s->ra && m.bp == s->bp &&
+               m.rbp_was == s->rbp_was && (m.rbp_was != RBP_SAVED || (intptr_t)(m.rbp_at - m.sp) == slot);
+    atomic_flag_clear_explicit(&moved_busy, memory_order_release);
+    return same ? walk_rule(0, size, slot) : RULE_LIBUNWIND;
+}
+
+/* Learn the rule for return address ra in a frame whose registers at the call were sp and bp. */
+static uint64_t judge(uintptr_t ra, uintptr_t sp, uintptr_t bp)
+{
+    struct step s;
+    uint64_t rule = RULE_LIBUNWIND;
+
+    atomic_fetch_add_explicit(&counts[2], 1, memory_order_relaxed);
+    int ret = step_from(ra, sp, bp, &s);
+    if (ret == 0)
+        rule = bp == 0 ? RULE_OUTERMOST : RULE_LIBUNWIND;
+    else if (ret > 0) {
+        /* rbp is the frame base: 16 bytes under the CFA (checked first: then it points into the stack). */
+        if (bp + 16 == s.sp && s.rbp_was == RBP_SAVED && s.rbp_at == bp && ((const uintptr_t *)bp)[1] == s.ra)
+            rule = walk_rule(1, 16, -16);
+        else
+            rule = rsp_rule(ra, sp, bp, &s);
+    }
+    if (rule != RULE_UNKNOWN)
+        rule_store(ra, rule);
+    return rule;
+}
+
+/* The walk; -1 when some frame's rule is not known to hold (the stack is then libunwind's). */
+static int walk(uintptr_t *pcs, int max_depth)
+{
+    const uintptr_t *fp = __builtin_frame_address(0);   /* leakscope is built with frame pointers */
+    uintptr_t ra = fp[1], sp = (uintptr_t)(fp + 2), bp = fp[0];
     int n = 0, own = 0;
 
     for (;;) {
-        uintptr_t ra = fp[1];
         if (n == 0 && own_frame(ra)) {
             if (++own > SKIP_SLACK)
                 return -1;
@@ -187,17 +299,29 @@ static int walk_frame_pointers(uintptr_t *pcs, int max_depth)
             if (n == max_depth)
                 return n;
         }
-        int v = verdict_of(ra);
-        if (v == UNKNOWN)
-            v = judge(ra, fp);
-        if (v == OUTERMOST)
+        uint64_t rule = rule_of(ra);
+        if (rule == RULE_UNKNOWN)
+            rule = judge(ra, sp, bp);
+        if (RULE_KIND(rule) == RULE_OUTERMOST)
             return n;
-        if (v != KEEPS_FRAME_POINTER)
+        if (RULE_KIND(rule) != RULE_WALK)
             return -1;
-        const uintptr_t *next = (const uintptr_t *)fp[0];
-        if (next <= fp || ((uintptr_t)next & 7) != 0 || (uintptr_t)next - (uintptr_t)fp > ((uintptr_t)1 << 26))
+        /* A frame pointer's CFA is rbp + 16 whatever the rule's word says: a branch, not a select, so
+           the walk through such frames need not wait for the rule to be loaded (as a frame-pointer walk). */
+        uintptr_t cfa;
+        if (__builtin_expect((rule & RULE_FROM_RBP) != 0, 1))
+            cfa = bp + 16;
+        else
+            cfa = sp + RULE_OFFSET(rule);
+        if (cfa <= sp || cfa - sp > MAX_FRAME_SPAN || (cfa & 7) != 0)
             return -1;
-        fp = next;
+        intptr_t slot = RULE_RBP_SLOT(rule);
+        ra = ((const uintptr_t *)cfa)[-1];
+        if (slot)
+            bp = *(const uintptr_t *)(cfa + (uintptr_t)slot);
+        sp = cfa;
+        if (ra == 0)
+            return -1;
     }
 }
 
@@ -220,7 +344,7 @@ static int with_libunwind(uintptr_t *pcs, int max_depth)
 int unwind_capture(uintptr_t *pcs, int max_depth)
 {
     if (method == UNWIND_AUTO) {
-        int n = walk_frame_pointers(pcs, max_depth);
+        int n = walk(pcs, max_depth);
         if (n >= 0) {
             count(0);
             return n;

@@ -1,11 +1,11 @@
 /*
  * unwind.h - capturing the calling thread's stack.
  *
- * Frames are followed through their frame pointers where the code is known
- * to keep one (about 1 ns a frame), and unwound with libunwind's DWARF
- * tables everywhere else (about 5 ns a frame).  Whether a return address
- * belongs to code that keeps a frame pointer is learnt from libunwind
- * itself, once per address: see unwind.c.
+ * Frames are followed by a rule per return address (the caller's frame is
+ * at rsp or rbp plus a constant, rbp saved at a constant place or not at
+ * all: about 1 ns a frame), learnt once per address from libunwind's
+ * DWARF tables; stacks through code no such rule describes are unwound by
+ * libunwind itself (about 6 ns a frame): see unwind.c.
  */
 #ifndef LEAKSCOPE_UNWIND_H
 #define LEAKSCOPE_UNWIND_H
@@ -27,9 +27,12 @@ int unwind_capture(uintptr_t *pcs, int max_depth);
 /* The program unloaded code (dlclose): forget what was learnt about its addresses. */
 void unwind_code_unloaded(void);
 
-/* How many stacks were taken each way (counted per thread, published every 256). */
+/* In a fork child: the one-at-a-time learning step may have been busy in another thread. */
+void unwind_fork_child(void);
+
+/* Stacks walked by learnt rules and taken by libunwind (counted per thread, published every 256), rules judged. */
 struct unwind_counts {
-    uint64_t frame_pointers, libunwind, learning;
+    uint64_t walked, libunwind, judged;
 };
 void unwind_counts(struct unwind_counts *out);
 
