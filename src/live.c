@@ -32,9 +32,14 @@ static struct live_shard shards[LIVE_SHARDS] = {
 _Atomic uint32_t live_filter[1 << LIVE_FILTER_BITS];
 int live_filter_on;
 
+static inline uint64_t addr_hash(uintptr_t addr)
+{
+    return live_addr_hash(addr);
+}
+
 static inline struct live_shard *shard_of(uintptr_t addr)
 {
-    return &shards[live_shard_index(addr)];
+    return &shards[addr_hash(addr) >> 58];
 }
 
 static void filter_add(uintptr_t addr, int delta)
@@ -56,11 +61,9 @@ static inline void shard_count_add(struct live_shard *sh, long delta)
     __atomic_store_n(&sh->count, sh->count + (size_t)delta, __ATOMIC_RELAXED);
 }
 
-/* The region's run starts at a slot its hash picks; the block's 64-byte step in the region is its offset. */
 static inline size_t slot_in(uintptr_t addr, size_t capacity)
 {
-    size_t run = (size_t)(live_region_hash(addr) * 0xbf58476d1ce4e5b9ull >> 7);
-    return (run + ((addr >> 6) & ((1u << (LIVE_REGION_BITS - 6)) - 1))) & (capacity - 1);
+    return (size_t)(addr_hash(addr) * 0xbf58476d1ce4e5b9ull >> 7) & (capacity - 1);
 }
 
 static inline size_t slot_of(const struct live_shard *sh, uintptr_t addr)

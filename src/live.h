@@ -56,30 +56,9 @@ static inline uint64_t live_addr_hash(uintptr_t addr)
     return h ^ (h >> 31);
 }
 
-/*
- * Blocks are placed by the 512-byte region they start in (its hash picks the shard and where in the
- * shard's table the region's run of slots starts) and by their place in the region (the offset in
- * that run).  Blocks allocated side by side, which programs tend to free together, then share the
- * table's cache lines: their frees miss the cache once instead of once each.
- */
-#define LIVE_REGION_BITS 9
-static inline uint64_t live_region_hash(uintptr_t addr)
-{
-    uint64_t h = (uint64_t)addr >> LIVE_REGION_BITS;
-    h *= 0x9e3779b97f4a7c15ull;
-    return h ^ (h >> 31);
-}
-
-static inline size_t live_shard_index(uintptr_t addr)
-{
-    return (size_t)(live_region_hash(addr) >> 58);
-}
-
-/* A filter bucket's top six bits are its shard's, so that the shard's lock owns it. */
 static inline size_t live_filter_bucket(uintptr_t addr)
 {
-    return live_shard_index(addr) << (LIVE_FILTER_BITS - 6) |
-           (size_t)(live_addr_hash(addr) >> (64 - (LIVE_FILTER_BITS - 6)));
+    return (size_t)(live_addr_hash(addr) >> (64 - LIVE_FILTER_BITS));
 }
 
 /* 0: addr is certainly not in the table.  Inline, so that the free of an unsampled block costs only
