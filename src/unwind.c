@@ -306,19 +306,25 @@ static int walk(uintptr_t *pcs, int max_depth)
             return n;
         if (RULE_KIND(rule) != RULE_WALK)
             return -1;
-        /* A frame pointer's CFA is rbp + 16 whatever the rule's word says: a branch, not a select, so
-           the walk through such frames need not wait for the rule to be loaded (as a frame-pointer walk). */
+        /* Through a frame pointer the next frame is bp[1], bp[0] whatever else the rule's word says: a
+           branch, not a select, so such frames need not wait for the rule to be loaded (as a plain
+           frame-pointer walk does not). */
         uintptr_t cfa;
-        if (__builtin_expect((rule & RULE_FROM_RBP) != 0, 1))
+        if (__builtin_expect((rule & RULE_FROM_RBP) != 0, 1)) {
             cfa = bp + 16;
-        else
+            if (cfa <= sp || cfa - sp > MAX_FRAME_SPAN || (cfa & 7) != 0)
+                return -1;
+            ra = ((const uintptr_t *)bp)[1];
+            bp = ((const uintptr_t *)bp)[0];
+        } else {
             cfa = sp + RULE_OFFSET(rule);
-        if (cfa <= sp || cfa - sp > MAX_FRAME_SPAN || (cfa & 7) != 0)
-            return -1;
-        intptr_t slot = RULE_RBP_SLOT(rule);
-        ra = ((const uintptr_t *)cfa)[-1];
-        if (slot)
-            bp = *(const uintptr_t *)(cfa + (uintptr_t)slot);
+            if (cfa - sp > MAX_FRAME_SPAN || (cfa & 7) != 0)
+                return -1;
+            intptr_t slot = RULE_RBP_SLOT(rule);
+            ra = ((const uintptr_t *)cfa)[-1];
+            if (slot)
+                bp = *(const uintptr_t *)(cfa + (uintptr_t)slot);
+        }
         sp = cfa;
         if (ra == 0)
             return -1;
