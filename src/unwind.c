@@ -52,7 +52,7 @@
 
 #define SKIP_SLACK 16          /* room for leakscope's own frames above the caller */
 #define MAX_FRAME_SPAN (1u << 26)
-#define MAX_MOVED_FRAME 32768  /* larger rsp-based frames are left to libunwind */
+#define MAX_MOVED_FRAME (256 * 1024)   /* larger rsp-based frames are left to libunwind */
 
 static uintptr_t self_start, self_end;
 static int method;
@@ -93,7 +93,8 @@ static _Atomic int rules_used;
 static _Atomic uint64_t counts[3];
 static __thread uint32_t local_counts[2] __attribute__((tls_model("initial-exec")));
 
-/* Where a frame is copied to be stepped again (one judge at a time; a busy one gives way to libunwind). */
+/* Where a frame is copied to be stepped again (one judge at a time; a busy one gives way to libunwind).
+   Only the pages a frame of that size needs are ever touched. */
 static unsigned char moved[MAX_MOVED_FRAME + 64 + 4096] __attribute__((aligned(64)));
 static atomic_flag moved_busy = ATOMIC_FLAG_INIT;
 
@@ -248,6 +249,8 @@ static uint64_t rsp_rule(uintptr_t ra, uintptr_t sp, uintptr_t bp, const struct 
     if (s->rbp_was == RBP_SAVED)
         slot = (intptr_t)(s->rbp_at - s->sp);
     else if (s->rbp_was != RBP_UNCHANGED || s->bp != bp)
+        return RULE_LIBUNWIND;
+    if (slot < INT16_MIN)                       /* the rule's word has 16 bits for it */
         return RULE_LIBUNWIND;
 
     if (atomic_flag_test_and_set_explicit(&moved_busy, memory_order_acquire))

@@ -78,7 +78,7 @@ static char *site_list(const struct ls_dump *d, int counts)
 static void assert_same_sites(const struct ls_dump *a, const struct ls_dump *b, int counts)
 {
     char *la = site_list(a, counts), *lb = site_list(b, counts);
-    cr_assert(strlen(la) > 1000, "sites were recorded");
+    cr_assert(strlen(la) > 100, "sites were recorded");
     if (strcmp(la, lb) != 0) {
         size_t i = 0;
         while (la[i] && la[i] == lb[i])
@@ -146,6 +146,14 @@ Test(unwind, frames_found_through_other_registers_or_memory_are_left_to_libunwin
     char *argv[] = { PROG("realign"), NULL };
     long long walked = stacks_match_libunwind(argv, 3000, 1);
     cr_assert_lt(walked, 256, "%lld stacks through those frames were walked", walked);
+}
+
+Test(unwind, frames_of_a_large_stack_buffer_are_walked, .timeout = 120)
+{
+    /* 200 KB between rsp and the caller's frame, learnt by copying the frame and stepping again. */
+    char *argv[] = { PROG("big_frame"), NULL };
+    long long walked = stacks_match_libunwind(argv, 3000, 1);
+    cr_assert_geq(walked, 2400, "the walk was taken: %lld", walked);
 }
 
 Test(unwind, walked_stacks_are_libunwinds_in_debians_own_binaries, .timeout = 120)
