@@ -164,6 +164,11 @@ Test(unwind, walked_stacks_are_libunwinds_in_debians_own_binaries, .timeout = 12
                      "delete $h{$_} for grep { $_ % 3 } 1..10000; print scalar(keys %h), qq(\\n)", NULL };
     long long walked = stacks_match_libunwind(argv, 20000, 0);
     cr_assert_geq(walked, 19000, "the walk was taken: %lld", walked);
+
+    /* bash: another code base, with its own allocation wrappers and longjmp-based error handling. */
+    char *shell[] = { "bash", "-c", "for i in $(seq 300); do x=$((i * 2)); y=${x}abc; done; echo $y", NULL };
+    walked = stacks_match_libunwind(shell, 6000, 0);
+    cr_assert_geq(walked, 5000, "the walk was taken: %lld", walked);
 }
 
 /* Judgements made in a run of `unload` (dlopen, or dlopen and dlclose), which must print 4000. */
