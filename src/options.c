@@ -41,6 +41,18 @@ static int parse_long(const char *text, long lo, long hi, long *out)
     return 0;
 }
 
+/* Seconds from lo to hi (or 0, when zero_means_off) as milliseconds in *ms; -1 when text is not that. */
+static int parse_seconds(const char *text, double lo, double hi, int zero_means_off, int *ms)
+{
+    char *end;
+    errno = 0;
+    double secs = strtod(text, &end);
+    if (errno || end == text || *end || !((zero_means_off && secs == 0) || (secs >= lo && secs <= hi)))
+        return -1;
+    *ms = (int)(secs * 1000 + 0.5);
+    return 0;
+}
+
 static int parse_bool(const char *text)
 {
     static const char *yes[] = { "1", "yes", "true", "on" };
@@ -217,16 +229,10 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
             warnf(warn, arg, "LEAKSCOPE_EXITCODE='%s' is not a whole number from 0 to 255; the exit status "
                   "stays the program's", v);
     }
-    if ((v = getenv("LEAKSCOPE_SCAN_INTERVAL")) && *v) {
-        char *end;
-        errno = 0;
-        double secs = strtod(v, &end);
-        if (errno || end == v || *end || secs < 0 || secs > 86400 || (secs > 0 && secs < 0.01))
-            warnf(warn, arg, "LEAKSCOPE_SCAN_INTERVAL='%s' is not a number of seconds from 0.01 to 86400 "
-                  "(0 = off); periodic scans are off", v);
-        else
-            opt->scan_interval_ms = (int)(secs * 1000 + 0.5);
-    }
+    if ((v = getenv("LEAKSCOPE_SCAN_INTERVAL")) && *v &&
+        parse_seconds(v, 0.01, 86400, 1, &opt->scan_interval_ms) != 0)
+        warnf(warn, arg, "LEAKSCOPE_SCAN_INTERVAL='%s' is not a number of seconds from 0.01 to 86400 "
+              "(0 = off); periodic scans are off", v);
     if ((v = getenv("LEAKSCOPE_SUPPRESSIONS")) && *v) {
         if (strlen(v) >= sizeof opt->suppressions)
             warnf(warn, arg, "LEAKSCOPE_SUPPRESSIONS is too long; no suppressions");
@@ -246,15 +252,8 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
         else
             warnf(warn, arg, "LEAKSCOPE_STOP='%s' is not auto, ptrace or signal; using auto", v);
     }
-    if ((v = getenv("LEAKSCOPE_INTERVAL")) && *v) {
-        char *end;
-        errno = 0;
-        double secs = strtod(v, &end);
-        if (errno || end == v || *end || secs < 0.001 || secs > 3600)
-            warnf(warn, arg, "LEAKSCOPE_INTERVAL='%s' is not a number of seconds from 0.001 to 3600; using 1", v);
-        else
-            opt->interval_ms = secs * 1000 < 1 ? 1 : (int)(secs * 1000 + 0.5);
-    }
+    if ((v = getenv("LEAKSCOPE_INTERVAL")) && *v && parse_seconds(v, 0.001, 3600, 0, &opt->interval_ms) != 0)
+        warnf(warn, arg, "LEAKSCOPE_INTERVAL='%s' is not a number of seconds from 0.001 to 3600; using 1", v);
     if ((v = getenv("LEAKSCOPE_STALE_AGE")) && *v) {
         if (parse_long(v, 1, 86400 * 365, &n) == 0)
             opt->stale_age_s = (int)n;
@@ -285,16 +284,10 @@ void options_from_env(struct leakscope_options *opt, options_warn_fn warn, void 
         else
             warnf(warn, arg, "LEAKSCOPE_MADV_DONTNEED='%s' is not 0 or 1 (no/yes, off/on); using 0", v);
     }
-    if ((v = getenv("LEAKSCOPE_DUMP_INTERVAL")) && *v) {
-        char *end;
-        errno = 0;
-        double secs = strtod(v, &end);
-        if (errno || end == v || *end || secs < 0 || secs > 86400 || (secs > 0 && secs < 0.01))
-            warnf(warn, arg, "LEAKSCOPE_DUMP_INTERVAL='%s' is not a number of seconds from 0.01 to 86400 "
-                  "(0 = off); periodic dumps are off", v);
-        else
-            opt->dump_interval_ms = (int)(secs * 1000 + 0.5);
-    }
+    if ((v = getenv("LEAKSCOPE_DUMP_INTERVAL")) && *v &&
+        parse_seconds(v, 0.01, 86400, 1, &opt->dump_interval_ms) != 0)
+        warnf(warn, arg, "LEAKSCOPE_DUMP_INTERVAL='%s' is not a number of seconds from 0.01 to 86400 "
+              "(0 = off); periodic dumps are off", v);
     if ((v = getenv("LEAKSCOPE_DUMP_KEEP")) && *v) {
         if (parse_long(v, 1, 1000, &n) == 0)
             opt->dump_keep = (int)n;
