@@ -64,20 +64,19 @@ static inline int own_frame(uintptr_t pc)
 }
 
 /*
- * A rule in one word: bits 0-1 its kind, bit 2 set when the CFA is counted from rbp (else rsp),
- * bits 8-47 the CFA's offset from that register, bits 48-63 where the caller's rbp was saved as a
- * signed offset from the CFA (0: rbp is unchanged).  0 = not known yet.
+ * A rule in one word: bits 0-2 its kind; for RULE_FROM_RSP, bits 8-47 the frame's size (CFA - rsp)
+ * and bits 48-63 where the caller's rbp was saved, as a signed offset from the CFA (0: rbp is
+ * unchanged).  A frame pointer's rule needs nothing more: CFA = rbp + 16, rbp saved at CFA - 16.
+ * 0 = not known yet.
  */
-enum rule_kind { RULE_UNKNOWN = 0, RULE_WALK = 1, RULE_LIBUNWIND = 2, RULE_OUTERMOST = 3 };
-#define RULE_KIND(r) ((int)((r) & 3))
-#define RULE_FROM_RBP 4u
-#define RULE_OFFSET(r) ((uintptr_t)((r) >> 8 & 0xffffffffffull))
+enum rule_kind { RULE_UNKNOWN = 0, RULE_FRAME_POINTER = 1, RULE_FROM_RSP = 2, RULE_LIBUNWIND = 3, RULE_OUTERMOST = 4 };
+#define RULE_KIND(r) ((int)((r) & 7))
+#define RULE_FRAME_SIZE(r) ((uintptr_t)((r) >> 8 & 0xffffffffffull))
 #define RULE_RBP_SLOT(r) ((intptr_t)(int16_t)(uint16_t)((r) >> 48))
 
-static inline uint64_t walk_rule(int from_rbp, uintptr_t offset, intptr_t rbp_slot)
+static inline uint64_t rsp_rule_word(uintptr_t frame_size, intptr_t rbp_slot)
 {
-    return RULE_WALK | (from_rbp ? RULE_FROM_RBP : 0) | (uint64_t)offset << 8 |
-           (uint64_t)(uint16_t)(int16_t)rbp_slot << 48;
+    return RULE_FROM_RSP | (uint64_t)frame_size << 8 | (uint64_t)(uint16_t)(int16_t)rbp_slot << 48;
 }
 
 #define RULE_BITS 16
@@ -261,7 +260,7 @@ static uint64_t rsp_rule(uintptr_t ra, uintptr_t sp, uintptr_t bp, const struct 
     int same = step_from(ra, to, bp, &m) == 1 && m.sp == to + size && m.ra == s->ra && m.bp == s->bp &&
                m.rbp_was == s->rbp_was && (m.rbp_was != RBP_SAVED || (intptr_t)(m.rbp_at - m.sp) == slot);
     atomic_flag_clear_explicit(&moved_busy, memory_order_release);
-    return same ? walk_rule(0, size, slot) : RULE_LIBUNWIND;
+    return same ? rsp_rule_word(size, slot) : RULE_LIBUNWIND;
 }
 
 /* Learn the rule for return address ra in a frame whose registers at the call were sp and bp. */
@@ -277,7 +276,7 @@ static uint64_t judge(uintptr_t ra, uintptr_t sp, uintptr_t bp)
     else if (ret > 0) {
         /* rbp is the frame base: 16 bytes under the CFA (checked first: then it points into the stack). */
         if (bp + 16 == s.sp && s.rbp_was == RBP_SAVED && s.rbp_at == bp && ((const uintptr_t *)bp)[1] == s.ra)
-            rule = walk_rule(1, 16, -16);
+            rule = RULE_FRAME_POINTER;
         else
             rule = rsp_rule(ra, sp, bp, &s);
     }
@@ -305,28 +304,24 @@ static int walk(uintptr_t *pcs, int max_depth)
         uint64_t rule = rule_of(ra);
         if (rule == RULE_UNKNOWN)
             rule = judge(ra, sp, bp);
-        if (RULE_KIND(rule) == RULE_OUTERMOST)
-            return n;
-        if (RULE_KIND(rule) != RULE_WALK)
-            return -1;
-        /* Through a frame pointer the next frame is bp[1], bp[0] whatever else the rule's word says: a
-           branch, not a select, so such frames need not wait for the rule to be loaded (as a plain
-           frame-pointer walk does not). */
+        /* Through a frame pointer the next frame is bp[1], bp[0]: tested first, with a branch, so such
+           frames need not wait for the rule to be loaded (as a plain frame-pointer walk does not). */
         uintptr_t cfa;
-        if (__builtin_expect((rule & RULE_FROM_RBP) != 0, 1)) {
+        if (__builtin_expect(RULE_KIND(rule) == RULE_FRAME_POINTER, 1)) {
             cfa = bp + 16;
             if (cfa <= sp || cfa - sp > MAX_FRAME_SPAN || (cfa & 7) != 0)
                 return -1;
             ra = ((const uintptr_t *)bp)[1];
             bp = ((const uintptr_t *)bp)[0];
-        } else {
-            cfa = sp + RULE_OFFSET(rule);
-            if (cfa - sp > MAX_FRAME_SPAN || (cfa & 7) != 0)
-                return -1;
+        } else if (RULE_KIND(rule) == RULE_FROM_RSP) {
+            /* No check needed: judged sizes are whole words up to MAX_MOVED_FRAME, and sp stays aligned. */
+            cfa = sp + RULE_FRAME_SIZE(rule);
             intptr_t slot = RULE_RBP_SLOT(rule);
             ra = ((const uintptr_t *)cfa)[-1];
             if (slot)
                 bp = *(const uintptr_t *)(cfa + (uintptr_t)slot);
+        } else {
+            return RULE_KIND(rule) == RULE_OUTERMOST ? n : -1;
         }
         sp = cfa;
         if (ra == 0)
