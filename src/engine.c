@@ -43,6 +43,8 @@ static pthread_mutex_t dump_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pid_t service_tid;
 
 #define MAX_SUPPRESSIONS 1024
+/* The exit dump waits for malloc's walk 1% of the run, and at least this long. */
+#define EXIT_MALLINFO_MIN_NS 5000000
 static char *suppression_text;            /* the file as read, for the dump */
 static char *suppression_buf;             /* a copy split into patterns */
 static const char *suppression_patterns[MAX_SUPPRESSIONS];
@@ -543,6 +545,8 @@ static void build_stats(struct text *t, const struct proc_memory *mem)
                  "mallinfo_fordblks=%lld\nmallinfo_keepcost=%lld\nmallinfo_ns=%lld\n", (long long)m.arena,
                  (long long)m.hblkhd, (long long)m.uordblks, (long long)m.fordblks, (long long)m.keepcost,
                  (long long)m.mallinfo_ns);
+    if (m.mallinfo_abandoned_ns >= 0)
+        text_add(t, "mallinfo_abandoned_ns=%lld\n", (long long)m.mallinfo_abandoned_ns);
     text_add(t, "madv_free_calls=%llu\nmadv_free_bytes=%llu\n"
              "madv_dontneed_calls=%llu\nmadv_dontneed_bytes=%llu\n"
              "madv_other_calls=%llu\nmadv_other_bytes=%llu\nmadv_free_converted_calls=%llu\n",
@@ -665,8 +669,13 @@ int engine_write_dump(enum dump_reason reason, int signal, struct dump_result *o
     struct proc_memory mem;
     if (crashed) {
         proc_memory_read_without_malloc(&mem);
+    } else if (reason == DUMP_REASON_EXIT) {
+        int64_t budget = engine_uptime_ns() / 100;          /* 1% of the run, as sysmon's samples */
+        proc_memory_read_within(&mem, budget > EXIT_MALLINFO_MIN_NS ? budget : EXIT_MALLINFO_MIN_NS);
     } else {
         proc_memory_read(&mem);
+    }
+    if (!crashed) {
         insight_compute(out->scanned ? &out->scan : NULL, &out->leaks, options.stale_age_s, &mem, &out->insight);
         insight_text(&out->insight, rss_buf, sizeof rss_buf);
     }

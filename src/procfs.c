@@ -4,12 +4,17 @@
 #define _GNU_SOURCE
 #include "procfs.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "util.h"
 
 long proc_read_file(const char *path, char *buf, size_t len)
 {
@@ -123,12 +128,60 @@ static void read_proc(struct proc_memory *m, struct mallinfo2 mi, int fresh_roll
     m->fordblks = (int64_t)mi.fordblks;
     m->keepcost = (int64_t)mi.keepcost;
     m->mallinfo_ns = mallinfo_cost_ns;
+    m->mallinfo_abandoned_ns = -1;
     m->threads = thread_count();
 }
 
 void proc_memory_read(struct proc_memory *m)
 {
     read_proc(m, fresh_mallinfo(), 1);
+}
+
+/* The bounded walk: static, since a walk given up on outlives the dump that asked for it. */
+static struct {
+    sem_t done;
+    struct mallinfo2 mi;
+    int64_t ns;
+} walk;
+static atomic_flag walk_started = ATOMIC_FLAG_INIT;
+
+static void *walk_main(void *arg)
+{
+    (void)arg;
+    int64_t start = now_ns();
+    walk.mi = mallinfo2();
+    walk.ns = now_ns() - start;
+    sem_post(&walk.done);
+    return NULL;
+}
+
+void proc_memory_read_within(struct proc_memory *m, int64_t limit_ns)
+{
+    pthread_t tid;
+
+    /* One bounded walk per process (its state is static); no thread to spare: the whole walk. */
+    if (atomic_flag_test_and_set(&walk_started)) {
+        proc_memory_read(m);
+        return;
+    }
+    sem_init(&walk.done, 0, 0);
+    int64_t start = now_ns();
+    if (service_thread_start(&tid, 64 * 1024, walk_main, NULL) != 0) {
+        proc_memory_read(m);
+        return;
+    }
+    struct timespec until = { .tv_sec = (start + limit_ns) / 1000000000, .tv_nsec = (start + limit_ns) % 1000000000 };
+    int rc;
+    while ((rc = sem_clockwait(&walk.done, CLOCK_MONOTONIC, &until)) != 0 && errno == EINTR)
+        ;
+    if (rc == 0) {
+        last_mallinfo = walk.mi;
+        mallinfo_cost_ns = walk.ns;
+        read_proc(m, walk.mi, 1);
+        return;
+    }
+    proc_memory_read_without_malloc(m);
+    m->mallinfo_abandoned_ns = now_ns() - start;
 }
 
 void proc_memory_sample(struct proc_memory *m)

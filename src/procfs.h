@@ -13,10 +13,20 @@ struct proc_memory {
     int64_t rss, anon, lazy_free;      /* bytes; -1 when unknown */
     int64_t arena, hblkhd, uordblks, fordblks, keepcost;   /* mallinfo2 */
     int64_t mallinfo_ns;               /* how long that mallinfo2() call took; -1 when not called */
+    int64_t mallinfo_abandoned_ns;     /* waited this long for mallinfo2(), then went on without it; -1 */
     int64_t threads;
 };
 
 void proc_memory_read(struct proc_memory *m);
+/*
+ * The same for the exit dump, which must not make the program's exit slow:
+ * mallinfo2() walks every free chunk (an interpreter's global destruction
+ * leaves a million: 110 ms, a tenth of a perl run), so it runs on a thread of
+ * its own, and after limit_ns the dump goes on without malloc's figures
+ * (their fields -1, mallinfo_abandoned_ns set).  The walk left behind holds
+ * one arena lock at a time and ends with the process.
+ */
+void proc_memory_read_within(struct proc_memory *m, int64_t limit_ns);
 /* The same without mallinfo2 (its fields -1): for a process that may have crashed inside malloc. */
 void proc_memory_read_without_malloc(struct proc_memory *m);
 /*

@@ -281,10 +281,16 @@ static void text_report(FILE *out, const struct ls_dump *d, struct symbolizer *s
             format_bytes((uint64_t)dump_stat(d, "madv_dontneed_bytes", 0), b2, sizeof b2),
             format_count((uint64_t)dump_stat(d, "madv_dontneed_calls", 0), c2, sizeof c2));
     if (dump_stat(d, "rss_bytes", -1) >= 0) {
-        fprintf(out, "process:            RSS %s; malloc holds %s freed but not returned (fordblks)",
-                format_bytes((uint64_t)dump_stat(d, "rss_bytes", 0), b1, sizeof b1),
-                format_bytes((uint64_t)dump_stat(d, "mallinfo_fordblks", 0), b2, sizeof b2));
-        int64_t mallinfo_ns = dump_stat(d, "mallinfo_ns", -1);
+        fprintf(out, "process:            RSS %s; ", format_bytes((uint64_t)dump_stat(d, "rss_bytes", 0), b1, sizeof b1));
+        int64_t mallinfo_ns = dump_stat(d, "mallinfo_ns", -1), abandoned_ns = dump_stat(d, "mallinfo_abandoned_ns", -1);
+        if (dump_stat(d, "mallinfo_fordblks", -1) >= 0)
+            fprintf(out, "malloc holds %s freed but not returned (fordblks)",
+                    format_bytes((uint64_t)dump_stat(d, "mallinfo_fordblks", 0), b2, sizeof b2));
+        else if (abandoned_ns >= 0)
+            fprintf(out, "malloc's free memory not measured: its walk of every free chunk was left after %.0f ms "
+                    "(an exit dump waits 1%% of the run; a snapshot, kill -USR1, waits for it)", (double)abandoned_ns / 1e6);
+        else
+            fputs("malloc's free memory not measured", out);
         if (mallinfo_ns >= 10000000)      /* worth saying: it is leakscope's cost, paid in the program */
             fprintf(out, "; asking malloc took %.0f ms (mallinfo2 walks every free chunk)", (double)mallinfo_ns / 1e6);
         fputc('\n', out);

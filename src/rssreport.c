@@ -184,10 +184,14 @@ void rss_report_text(FILE *out, const struct ls_dump *d, struct symbolizer *sym)
         { "leakscope itself", b.leakscope, "leakscope's own tables (not the program's)" },
         { "other", b.other, "code, stacks, libraries, malloc's overhead" },
     };
+    int64_t free_bytes = dump_rss_value(d, "allocator_free", -1);
+    if (free_bytes < 0) {              /* not measured: say so rather than show 0 */
+        parts[4].note = "not measured at this dump: counted in other";
+        parts[8].note = "code, stacks, libraries, malloc's overhead and free memory";
+    }
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
         fprintf(out, "  %-22s %11s %5.1f%%  %s\n", parts[i].name, format_bytes((uint64_t)parts[i].bytes, v, sizeof v),
                 b.rss > 0 ? 100.0 * (double)parts[i].bytes / (double)b.rss : 0.0, parts[i].note);
-    int64_t free_bytes = dump_rss_value(d, "allocator_free", -1);
     if (free_bytes > b.allocator_retained)
         fprintf(out, "  (malloc holds %s of freed memory in all, fordblks; the rest is no longer resident)\n",
                 format_bytes((uint64_t)free_bytes, v, sizeof v));

@@ -424,18 +424,7 @@ static void handle(int sig, void (*handler)(int), const char *what)
 static int start_thread(void)
 {
     pthread_t tid;
-    pthread_attr_t attr;
-    sigset_t all, old;
-
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    /* Born with every signal blocked, so no signal meant for the program lands here. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int rc = pthread_create(&tid, &attr, sysmon_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
+    int rc = service_thread_start(&tid, 256 * 1024, sysmon_main, NULL);
     if (rc != 0)
         return -rc;
     /* Wait until its tid is known: a scan must never try to stop leakscope's own thread. */

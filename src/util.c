@@ -1,8 +1,9 @@
 /*
- * util.c - formatting helpers (see util.h).
+ * util.c - formatting helpers and leakscope's own threads (see util.h).
  */
 #include "util.h"
 
+#include <signal.h>
 #include <stdio.h>
 
 const char *format_bytes(uint64_t bytes, char *buf, size_t len)
@@ -36,4 +37,20 @@ const char *format_count(uint64_t n, char *buf, size_t len)
     }
     buf[o] = '\0';
     return buf;
+}
+
+int service_thread_start(pthread_t *tid, size_t stack_bytes, void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    sigset_t all, old;
+
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, stack_bytes);
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(tid, &attr, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return rc;
 }

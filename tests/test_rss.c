@@ -112,6 +112,44 @@ Test(decomposition, trimmed_free_memory_is_not_counted_as_resident)
     cr_assert_eq(b.other, 0);
 }
 
+/* ---- malloc's figures at exit ---- */
+
+Test(exit_dump, has_malloc_figures_when_the_walk_is_quick)
+{
+    char *argv[] = { PROG("widgets"), NULL };
+    struct traced t = run_traced(argv, NULL);
+    cr_assert_geq(dump_stat(t.dump, "mallinfo_fordblks", -1), 0);
+    cr_assert_geq(dump_stat(t.dump, "mallinfo_ns", -1), 0);
+    cr_assert_eq(dump_stat(t.dump, "mallinfo_abandoned_ns", -1), -1);
+    untrace(&t);
+}
+
+Test(exit_dump, does_not_wait_for_a_slow_malloc_walk, .timeout = 60)
+{
+    /* mallinfo2() takes 30 s once the program exits: the exit dump goes on without it. */
+    char *argv[] = { PROG("widgets"), NULL };
+    const char *env[] = { "LD_PRELOAD=" PROG("slow_mallinfo.so") ":" LIB_PATH, NULL };
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    struct traced t = run_traced(argv, env);
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    cr_assert_eq(t.run.exit_code, 0, "stderr: %s", t.run.err);
+    cr_assert_lt(end.tv_sec - start.tv_sec, 20, "the exit waited for the walk");
+    int64_t waited = dump_stat(t.dump, "mallinfo_abandoned_ns", -1);
+    cr_assert_geq(waited, 5000000, "waited %lld ns", (long long)waited);
+    cr_assert_eq(dump_stat(t.dump, "mallinfo_fordblks", -1), -1, "no figures, rather than stale ones");
+    cr_assert_geq(dump_stat(t.dump, "rss_bytes", -1), 0, "the rest of the dump is whole");
+
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s report %s", TOOL_PATH, t.dump->path);
+    char *text = command_output(cmd);
+    cr_assert(strstr(text, "retained by malloc") && strstr(text, "not measured at this dump"), "%s", text);
+    cr_assert(strstr(text, "malloc's free memory not measured: its walk of every free chunk was left after"), "%s",
+              text);
+    free(text);
+    untrace(&t);
+}
+
 /* ---- the scenarios at READY ---- */
 
 struct ready {

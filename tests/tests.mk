@@ -24,7 +24,7 @@ PROG_NAMES := widgets heap_calls mappings threads forker snapshot leaks blocked 
 PROGS      := $(PROG_NAMES:%=$(BUILD)/tests/progs/%) $(BUILD)/tests/progs/cxx_objects \
               $(BUILD)/tests/progs/widgets-nopie $(BUILD)/tests/progs/widgets-stripped \
               $(BUILD)/tests/progs/debuglink/widgets $(BUILD)/tests/progs/unload \
-              $(BUILD)/tests/progs/handler_alloc
+              $(BUILD)/tests/progs/handler_alloc $(BUILD)/tests/progs/slow_mallinfo.so
 TEST_DEPS_STAMP := $(BUILD)/.deps-test
 
 $(TEST_DEPS_STAMP):
@@ -71,6 +71,10 @@ test-valgrind: $(TEST_DEPS_STAMP) $(LIB) $(TOOL) $(PROGS)
 $(BUILD)/tests/progs/unload $(BUILD)/tests/progs/handler_alloc: $(BUILD)/tests/progs/%: tests/progs/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 $(WARN) -O1 -g -fno-omit-frame-pointer -o $@ $< -ldl
+
+$(BUILD)/tests/progs/slow_mallinfo.so: tests/progs/slow_mallinfo.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) -O1 -g -fPIC -shared -o $@ $< -ldl
 
 $(BUILD)/tests/progs/widgets-nopie: tests/progs/widgets.c | $(DEPS_STAMP)
 	$(CC) -std=c11 $(WARN) -O1 -g -fno-pie -no-pie -o $@ $<
