@@ -22,7 +22,7 @@ enum site_kind { SITE_HEAP = 0, SITE_MMAP = 1, SITE_THREAD = 2 };   /* thread si
 
 struct site {
     UT_hash_handle hh;
-    uint64_t hash;
+    uint64_t hash, check;        /* the stack's 128-bit fingerprint (stack_hash) */
     uint32_t id;
     uint16_t depth;
     _Atomic uint64_t alloc_objects;
@@ -34,7 +34,8 @@ struct site {
     uintptr_t pcs[];
 };
 
-uint64_t stack_hash(const uintptr_t *pcs, int depth, int kind);
+/* The stack's hash (shard, front slot, uthash) and, in *check, a second word of the fingerprint. */
+uint64_t stack_hash(const uintptr_t *pcs, int depth, int kind, uint64_t *check);
 
 /* The site for this stack, created if new; NULL only when out of memory. */
 struct site *site_intern(const uintptr_t *pcs, int depth, int kind);
