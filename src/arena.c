@@ -144,6 +144,11 @@ void *meta_alloc(size_t size)
         result = node;
         memset(result, 0, cap);
     } else {
+        /* Aligned to the size class up to a cache line (a 64-byte header is one line); chunks are
+           page-aligned and a megabyte, a multiple of every class, so aligning never passes the end. */
+        size_t align = cap < 64 ? cap : 64;
+        if (chunk_cursor)
+            chunk_cursor = (char *)(((uintptr_t)chunk_cursor + align - 1) & ~(uintptr_t)(align - 1));
         if (chunk_cursor == NULL || (size_t)(chunk_end - chunk_cursor) < cap) {
             char *chunk = meta_map(META_CHUNK);
             if (chunk) {

@@ -114,12 +114,14 @@ uint32_t site_count(void)
  * so a slot's pointer stays valid; a race only costs a miss.  512 KiB of address space, touched
  * only where stacks land.
  */
+_Static_assert(offsetof(struct site, hh) == 64, "a site's hot fields fill its first cache line");
+
 #define FRONT_SLOTS 65536
 static struct site *_Atomic front[FRONT_SLOTS];
 
 static int same_stack(const struct site *s, int depth, int kind, uint64_t hash, uint64_t check)
 {
-    return s->hash == hash && s->check == check && s->depth == depth && s->key_kind == (uintptr_t)kind;
+    return s->hash == hash && s->check == check && s->depth == depth && s->kind == kind;
 }
 
 static struct site *intern_locked(const uintptr_t *pcs, int depth, int kind, uint64_t hash, uint64_t check);
@@ -156,6 +158,7 @@ static struct site *intern_locked(const uintptr_t *pcs, int depth, int kind, uin
             s->hash = hash;
             s->check = check;
             s->depth = (uint16_t)depth;
+            s->kind = (uint8_t)kind;
             s->key_kind = (uintptr_t)kind;
             memcpy(s->pcs, pcs, (size_t)depth * sizeof(uintptr_t));
             s->id = atomic_fetch_add(&next_id, 1);

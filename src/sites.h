@@ -20,16 +20,21 @@ enum site_kind { SITE_HEAP = 0, SITE_MMAP = 1, SITE_THREAD = 2 };   /* thread si
 #define SITE_NONE UINT32_MAX
 #define SITE_MAX_DEPTH 256
 
+/*
+ * The first 64 bytes hold all that an allocation or a free reads and counts (sites are 64-byte
+ * aligned): one cache line per site touched on the hot path.
+ */
 struct site {
-    UT_hash_handle hh;
     uint64_t hash, check;        /* the stack's 128-bit fingerprint (stack_hash) */
-    uint32_t id;
-    uint16_t depth;
     _Atomic uint64_t alloc_objects;
     _Atomic uint64_t alloc_space;
     _Atomic int64_t inuse_objects;
     _Atomic int64_t inuse_space;
     _Atomic int64_t peak_inuse_space;
+    uint32_t id;
+    uint16_t depth;
+    uint8_t kind;
+    UT_hash_handle hh;
     uintptr_t key_kind;          /* the hash key starts here: kind, then the pcs */
     uintptr_t pcs[];
 };
@@ -43,7 +48,7 @@ struct site *site_intern(const uintptr_t *pcs, int depth, int kind);
    still read as NULL for a moment: callers skip NULL. */
 struct site *site_by_id(uint32_t id);
 uint32_t site_count(void);
-static inline int site_kind(const struct site *s) { return (int)s->key_kind; }
+static inline int site_kind(const struct site *s) { return s->kind; }
 
 /* objects and bytes: 1 and the size, or what one sampled block stands for (LEAKSCOPE_SAMPLE). */
 void site_count_alloc(struct site *s, uint64_t objects, uint64_t bytes);   /* + alloc and inuse */
