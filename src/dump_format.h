@@ -33,9 +33,9 @@
  *            smaps_rollup), mallinfo_arena, mallinfo_hblkhd, mallinfo_uordblks,
  *            mallinfo_fordblks, mallinfo_keepcost, mallinfo_ns (how long the mallinfo2() call
  *            behind them took: it walks every free chunk under malloc's lock; all six absent
- *            when it was not asked), mallinfo_abandoned_ns (exit dumps only: the walk had not
- *            ended after this long, 1% of the run and at least 5 ms, and the dump went on without
- *            it), madv_free_calls,
+ *            when it was not asked), mallinfo_abandoned_ns (exit dumps of programs that freed 50,000
+ *            blocks or more: the walk had not ended after this long, 1% of the run and at least
+ *            5 ms, and the dump went on without it), madv_free_calls,
  *            madv_free_bytes, madv_dontneed_calls, madv_dontneed_bytes,
  *            madv_other_calls, madv_other_bytes, live_blocks, mapped_regions,
  *            mapped_bytes, sites, meta_bytes (memory leakscope itself holds), scan_buffer_bytes (the

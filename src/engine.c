@@ -45,6 +45,8 @@ static pid_t service_tid;
 #define MAX_SUPPRESSIONS 1024
 /* The exit dump waits for malloc's walk 1% of the run, and at least this long. */
 #define EXIT_MALLINFO_MIN_NS 5000000
+/* Fewer frees than this leave fewer free chunks, a walk shorter than that even if each is a cache miss. */
+#define EXIT_MALLINFO_QUICK_FREES 50000
 static char *suppression_text;            /* the file as read, for the dump */
 static char *suppression_buf;             /* a copy split into patterns */
 static const char *suppression_patterns[MAX_SUPPRESSIONS];
@@ -458,6 +460,20 @@ void engine_totals(struct engine_totals *t)
     t->mapped_regions = regions_count();
 }
 
+/*
+ * Whether the exit dump's mallinfo2() walk needs a thread of its own and a time limit: each free
+ * leaves at most one free chunk, so a program that freed few blocks has a short walk, cheaper than
+ * starting a thread (a few hundred microseconds on every short-lived process).  In sampling mode
+ * the count is an estimate, which only moves the choice.
+ */
+static int exit_walk_may_be_long(void)
+{
+    struct engine_totals t;
+
+    engine_totals(&t);
+    return t.alloc_objects - t.inuse_objects >= EXIT_MALLINFO_QUICK_FREES;
+}
+
 /* ---- dump files ---- */
 
 struct text {
@@ -669,7 +685,7 @@ int engine_write_dump(enum dump_reason reason, int signal, struct dump_result *o
     struct proc_memory mem;
     if (crashed) {
         proc_memory_read_without_malloc(&mem);
-    } else if (reason == DUMP_REASON_EXIT) {
+    } else if (reason == DUMP_REASON_EXIT && exit_walk_may_be_long()) {
         int64_t budget = engine_uptime_ns() / 100;          /* 1% of the run, as sysmon's samples */
         proc_memory_read_within(&mem, budget > EXIT_MALLINFO_MIN_NS ? budget : EXIT_MALLINFO_MIN_NS);
     } else {
