@@ -28,6 +28,7 @@
 #include "arena.h"
 #include "engine.h"
 #include "sysmon.h"
+#include "unwind.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -49,6 +50,7 @@ static struct {
     int (*pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
     int (*sigaction)(int, const struct sigaction *, struct sigaction *);
     int (*dlclose)(void *);
+    int (*sigprocmask)(int, const sigset_t *, sigset_t *);
 } real;
 
 /* ---- bootstrap: memory for dlsym before the real calloc is known ---- */
@@ -104,6 +106,7 @@ static void resolve_real(void)
     FIND(pthread_create);
     FIND(sigaction);
     FIND(dlclose);
+    FIND(sigprocmask);
 #undef FIND
     engine_guard--;
 }
@@ -446,6 +449,22 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
         engine_guard--;
     }
     return real.sigaction(sig, act, old);
+}
+
+/*
+ * libunwind's calls while leakscope's unwinder holds every signal (unwind.c): blocking all of them
+ * again, or setting back the mask this answered with, would change nothing, so no system call.
+ */
+EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    if (unwind_signals_held) {
+        if (old)
+            sigfillset(old);
+        return 0;
+    }
+    if (__builtin_expect(!real.sigprocmask, 0))
+        resolve_real();
+    return real.sigprocmask(how, set, old);
 }
 
 /* signal() reaches glibc's sigaction internally, past our symbol: BSD semantics, as glibc's signal(). */

@@ -24,6 +24,10 @@ void unwind_init(uintptr_t self_start, uintptr_t self_end, int method);
 #define UNWIND_MAX_DEPTH 256
 int unwind_capture(uintptr_t *pcs, int max_depth);
 
+/* Set while a walk that learns rules holds every signal (see unwind.c): sigprocmask may then answer
+   without a system call. */
+extern __thread int unwind_signals_held __attribute__((tls_model("initial-exec")));
+
 /* The program unloaded code (dlclose): forget what was learnt about its addresses. */
 void unwind_code_unloaded(void);
 

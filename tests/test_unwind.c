@@ -238,8 +238,25 @@ Test(unwind, stacks_go_on_through_a_signal_handlers_frame, .timeout = 60)
         cr_assert_eq(t.run.exit_code, 0, "%s", t.run.err);
         cr_assert_str_eq(t.run.out, "2000\n");
         cr_assert(stacks_reach(t.dump, t.sym, "on_signal", "main", &sites),
-                  "a stack allocated in the handler stops at the signal frame");
+                  "a stack allocated in the handler stops at the signal frame (%s)", t.dir);
         cr_assert_gt(sites, 0, "the handler's allocations were recorded (%s)", t.dir);
         untrace(&t);
     }
+}
+
+/*
+ * While the walk learns rules for new code it holds every signal and answers libunwind's own
+ * sigprocmask calls without a system call (unwind.c): the program's mask, and a signal it blocked and
+ * raised, must come through as without leakscope.
+ */
+Test(unwind, the_programs_signal_mask_is_its_own_while_new_code_is_learnt, .timeout = 60)
+{
+    char *argv[] = { PROG("sigmask"), NULL };
+    const char *env[] = { "LEAKSCOPE_LEAK_CHECK=0", NULL };
+    struct traced t = run_traced(argv, env);
+
+    cr_assert_eq(t.run.exit_code, 0, "%s%s", t.run.out, t.run.err);
+    cr_assert_str_eq(t.run.out, "ok\n");
+    cr_assert_gt(dump_stat(t.dump, "frame_rules_judged", -1), 5, "new code was judged while the signal was pending");
+    untrace(&t);
 }
