@@ -92,16 +92,26 @@ size_t meta_map_size(size_t size)
     return (size + page - 1) & ~(page - 1);
 }
 
-void *meta_map(size_t size)
+static void *map_pages(size_t size, int flags)
 {
     size = meta_map_size(size);
     long p = syscall(SYS_mmap, NULL, size, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                     MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
     if (p < 0 && p > -4096)
         return NULL;
     atomic_fetch_add_explicit(&bytes_mapped, size, memory_order_relaxed);
     remember((void *)p, size);
     return (void *)p;
+}
+
+void *meta_map(size_t size)
+{
+    return map_pages(size, 0);
+}
+
+void *meta_map_filled(size_t size)
+{
+    return map_pages(size, MAP_POPULATE);
 }
 
 void meta_unmap(void *ptr, size_t size)

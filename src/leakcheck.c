@@ -246,9 +246,11 @@ static int scan_frozen(const struct frozen *f, struct leak_scan *out)
         meta_unmap(buf.stack, buf.states_cap * sizeof *buf.stack);
         meta_unmap(buf.scratch, buf.states_cap * sizeof *buf.scratch);
         buf.states_cap = count + count / 4 + 1024;
-        buf.states = meta_map(buf.states_cap);
+        /* The states and the sort's scratch are written for every block while the world is stopped:
+           faulted in by one call each; the mark stack only as deep as it gets. */
+        buf.states = meta_map_filled(buf.states_cap);
         buf.stack = meta_map(buf.states_cap * sizeof *buf.stack);
-        buf.scratch = meta_map(buf.states_cap * sizeof *buf.scratch);
+        buf.scratch = meta_map_filled(buf.states_cap * sizeof *buf.scratch);
     }
     if (!buf.states || !buf.stack || !buf.scratch)
         return -1;

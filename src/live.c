@@ -94,7 +94,10 @@ static void place(struct live_shard *sh, const struct live_block *b)
 static int grow(struct live_shard *sh)
 {
     size_t new_capacity = sh->capacity ? sh->capacity * 2 : LIVE_INITIAL_CAPACITY;
-    struct live_block *fresh = meta_map(new_capacity * sizeof *fresh);
+    /* A doubled table is filled at once: at 35% load, every page of it holds entries.  A shard's first
+       table is not: a short program may put a handful of blocks in it. */
+    size_t bytes = new_capacity * sizeof(struct live_block);
+    struct live_block *fresh = sh->capacity ? meta_map_filled(bytes) : meta_map(bytes);
     struct live_block *old = sh->slots;
     size_t old_capacity = sh->capacity;
 
@@ -263,7 +266,7 @@ size_t live_copy_locked(struct live_block **buf, size_t *cap)
 
     if (total > *cap) {
         size_t want = total + 64;
-        struct live_block *fresh = meta_map(want * sizeof *fresh);
+        struct live_block *fresh = meta_map_filled(want * sizeof *fresh);   /* all written, world stopped */
         if (!fresh)
             return 0;
         meta_unmap(*buf, *cap * sizeof **buf);
