@@ -259,7 +259,7 @@ static int scan_frozen(const struct frozen *f, struct leak_scan *out)
     if (page_capacity > buf.pages_cap) {
         meta_unmap(buf.pages, buf.pages_cap * sizeof *buf.pages);
         buf.pages_cap = page_capacity;
-        buf.pages = meta_map(buf.pages_cap * sizeof *buf.pages);
+        buf.pages = meta_map_filled(buf.pages_cap * sizeof *buf.pages);     /* zeroed whole below */
     }
     if (!buf.pages)
         return -1;

@@ -15,7 +15,7 @@
 
 #include "arena.h"
 
-#define LIVE_INITIAL_CAPACITY 1024
+#define LIVE_INITIAL_CAPACITY 128      /* 3 KiB: one page (most shards of a short program hold a few blocks) */
 
 struct live_shard {
     pthread_mutex_t mutex;
@@ -94,10 +94,10 @@ static void place(struct live_shard *sh, const struct live_block *b)
 static int grow(struct live_shard *sh)
 {
     size_t new_capacity = sh->capacity ? sh->capacity * 2 : LIVE_INITIAL_CAPACITY;
-    /* A doubled table is filled at once: at 35% load, every page of it holds entries.  A shard's first
-       table is not: a short program may put a handful of blocks in it. */
-    size_t bytes = new_capacity * sizeof(struct live_block);
-    struct live_block *fresh = sh->capacity ? meta_map_filled(bytes) : meta_map(bytes);
+    /* Faulted in at once: at 35% load after doubling, every page of the table holds entries, and the
+       first table is one page.  (Page by page, a page is first read, which maps the shared zero page,
+       then written, which replaces it and flushes the other threads' TLBs: two faults and an IPI.) */
+    struct live_block *fresh = meta_map_filled(new_capacity * sizeof *fresh);
     struct live_block *old = sh->slots;
     size_t old_capacity = sh->capacity;
 

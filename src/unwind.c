@@ -296,8 +296,9 @@ static uint64_t rsp_rule(uintptr_t ra, uintptr_t sp, uintptr_t bp, const struct 
  * syscall, the sequence libunwind looks for).  A handler's return address is the trampoline's first
  * instruction, not one after a call, so the step from ra - 1 can miss its unwind entry and fall back
  * on rbp, which holds whatever the interrupted code left there: with 0 the stack "ended" there, with
- * a frame pointer it went on past the interrupted function.  Read with process_vm_readv, which fails
- * instead of faulting if ra is not mapped.
+ * a frame pointer it went on past the interrupted function.  ra - 1 is code libunwind stepped from, so
+ * its page is mapped: bytes on that page are read directly, others with process_vm_readv, which fails
+ * instead of faulting if they are not mapped.
  */
 static int signal_trampoline(uintptr_t ra)
 {
@@ -305,6 +306,8 @@ static int signal_trampoline(uintptr_t ra)
     unsigned char code[sizeof sigreturn];
     struct iovec local = { code, sizeof code }, remote = { (void *)ra, sizeof code };
 
+    if ((ra - 1) / 4096 == (ra + sizeof code - 1) / 4096)
+        return memcmp((const void *)ra, sigreturn, sizeof sigreturn) == 0;
     return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)sizeof code &&
            memcmp(code, sigreturn, sizeof code) == 0;
 }
