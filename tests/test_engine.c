@@ -12,6 +12,7 @@
 #include "live.h"
 #include "options.h"
 #include "regions.h"
+#include "scan.h"
 #include "sites.h"
 
 Test(sites, same_stack_interns_to_the_same_site)
@@ -149,6 +150,40 @@ static struct site *mmap_site(void)
     uintptr_t pcs[] = { 0x777 };
     struct site *s = site_intern(pcs, 1, SITE_MMAP);
     return s;
+}
+
+/* Both digit widths (8 bits under 8,192 blocks, 16 from there) sort by address, every block kept. */
+static void check_sorted(size_t count)
+{
+    struct live_block *blocks = calloc(count, sizeof *blocks), *scratch = calloc(count, sizeof *scratch);
+    uint64_t x = 88172645463325252ull, sum = 0, sorted_sum = 0;
+    for (size_t i = 0; i < count; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        blocks[i].addr = (x & 0x7fffffffffffull) & ~(uint64_t)15;   /* 47-bit, 16-aligned; duplicates too */
+        blocks[i].size = i;
+        sum += blocks[i].addr ^ i;
+    }
+    scan_sort_blocks(blocks, scratch, count);
+    for (size_t i = 0; i < count; i++) {
+        sorted_sum += blocks[i].addr ^ blocks[i].size;
+        if (i > 0)
+            cr_assert_leq(blocks[i - 1].addr, blocks[i].addr, "out of order at %zu of %zu", i, count);
+    }
+    cr_assert_eq(sum, sorted_sum, "the same blocks come out (%zu)", count);
+    free(blocks);
+    free(scratch);
+}
+
+Test(scan, blocks_sort_by_address_small_and_large)
+{
+    check_sorted(2);
+    check_sorted(3);
+    check_sorted(168);
+    check_sorted(8191);
+    check_sorted(8192);
+    check_sorted(300000);
 }
 
 Test(regions, partial_unmaps_trim_and_split_regions)
