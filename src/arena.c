@@ -136,6 +136,37 @@ static int size_class(size_t size)
     return cls;
 }
 
+/* bytes from the current chunk at an alignment up to 64 (meta_mutex held); chunks are page-aligned and
+   a megabyte, a multiple of every alignment, so aligning never passes the end. */
+static void *bump(size_t bytes, size_t align)
+{
+    if (chunk_cursor)
+        chunk_cursor = (char *)(((uintptr_t)chunk_cursor + align - 1) & ~(uintptr_t)(align - 1));
+    if (chunk_cursor == NULL || (size_t)(chunk_end - chunk_cursor) < bytes) {
+        char *chunk = meta_map(META_CHUNK);
+        if (chunk) {
+            chunk_cursor = chunk;
+            chunk_end = chunk + META_CHUNK;
+        }
+    }
+    if (!chunk_cursor || (size_t)(chunk_end - chunk_cursor) < bytes)
+        return NULL;
+    void *result = chunk_cursor;      /* fresh mapping: already zero */
+    chunk_cursor += bytes;
+    return result;
+}
+
+void *meta_alloc_lasting(size_t size)
+{
+    size = (size + 63) & ~(size_t)63;
+    if (size > META_SMALL_MAX)
+        return meta_map(size);
+    pthread_mutex_lock(&meta_mutex);
+    void *result = bump(size, 64);
+    pthread_mutex_unlock(&meta_mutex);
+    return result;
+}
+
 void *meta_alloc(size_t size)
 {
     if (size == 0)
@@ -154,22 +185,8 @@ void *meta_alloc(size_t size)
         result = node;
         memset(result, 0, cap);
     } else {
-        /* Aligned to the size class up to a cache line (a 64-byte header is one line); chunks are
-           page-aligned and a megabyte, a multiple of every class, so aligning never passes the end. */
-        size_t align = cap < 64 ? cap : 64;
-        if (chunk_cursor)
-            chunk_cursor = (char *)(((uintptr_t)chunk_cursor + align - 1) & ~(uintptr_t)(align - 1));
-        if (chunk_cursor == NULL || (size_t)(chunk_end - chunk_cursor) < cap) {
-            char *chunk = meta_map(META_CHUNK);
-            if (chunk) {
-                chunk_cursor = chunk;
-                chunk_end = chunk + META_CHUNK;
-            }
-        }
-        if (chunk_cursor && (size_t)(chunk_end - chunk_cursor) >= cap) {
-            result = chunk_cursor;      /* fresh mapping: already zero */
-            chunk_cursor += cap;
-        }
+        /* Aligned to the size class up to a cache line (a 64-byte header is one line). */
+        result = bump(cap, cap < 64 ? cap : 64);
     }
     pthread_mutex_unlock(&meta_mutex);
     return result;

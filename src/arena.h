@@ -15,6 +15,9 @@
 
 void *meta_alloc(size_t size);             /* zero-filled; NULL when out of memory */
 void meta_free(void *ptr, size_t size);    /* size must be the size passed to meta_alloc */
+/* Zero-filled, 64-byte aligned, its size rounded up to 64 bytes, not a power of two; never freed
+   (meta_free must not be given it).  For records kept for the process's life, as sites. */
+void *meta_alloc_lasting(size_t size);
 
 void *meta_map(size_t size);               /* page-granular zeroed mapping, NULL on failure */
 size_t meta_map_size(size_t size);         /* what meta_map(size) really maps: whole pages */
