@@ -338,8 +338,8 @@ static uint64_t judge(uintptr_t ra, uintptr_t sp, uintptr_t bp)
 }
 
 /* The walk; -1 when some frame's rule is not known to hold (the stack is then libunwind's).  The first
-   judgement holds every signal (*held set, the old mask in *saved) until the caller releases them. */
-static int walk(uintptr_t *pcs, int max_depth, sigset_t *saved, int *held)
+   judgement holds every signal (the old mask in *saved) until the caller releases them. */
+static int walk(uintptr_t *pcs, int max_depth, sigset_t *saved)
 {
     const uintptr_t *fp = __builtin_frame_address(0);   /* leakscope is built with frame pointers */
     uintptr_t ra = fp[1], sp = (uintptr_t)(fp + 2), bp = fp[0];
@@ -356,10 +356,8 @@ static int walk(uintptr_t *pcs, int max_depth, sigset_t *saved, int *held)
         }
         uint64_t rule = rule_of(ra);
         if (rule == RULE_UNKNOWN) {
-            if (!*held) {
+            if (!unwind_signals_held)
                 hold_signals(saved);
-                *held = 1;
-            }
             rule = judge(ra, sp, bp);
         }
         /* Through a frame pointer the next frame is bp[1], bp[0]: tested first, with a branch, so such
@@ -406,11 +404,11 @@ static int with_libunwind(uintptr_t *pcs, int max_depth)
 int unwind_capture(uintptr_t *pcs, int max_depth)
 {
     sigset_t saved;
-    int held = 0, n = -1;
+    int n = -1;
 
     if (method == UNWIND_AUTO) {
-        n = walk(pcs, max_depth, &saved, &held);
-        if (held)
+        n = walk(pcs, max_depth, &saved);
+        if (unwind_signals_held)
             release_signals(&saved);
     }
     if (n >= 0) {
