@@ -1,10 +1,31 @@
 /*
  * live.c - the live-block table (see live.h).
  *
- * Each shard is a power-of-two array of entries with linear probing; address
- * 0 marks an empty slot.  Deletion shifts following entries back (no
- * tombstones), so probe chains stay short under malloc/free churn.  Tables
- * grow at 70 % load into a fresh mapping; the old one is unmapped.
+ * Blocks are filed by the heap page they start in, so that the table's memory
+ * follows the heap's: blocks malloc hands out next to each other, or frees
+ * next to each other, have their entries on the same cache line, as their
+ * headers are.  (A table hashed by address puts every entry on a line of its
+ * own: a cache and TLB miss on each malloc and each free once the program
+ * holds a few hundred thousand blocks, about half of what leakscope cost on
+ * python3.)
+ *
+ *  - A radix tree over the 35-bit page number (11 + 12 + 12 bits; user
+ *    addresses are below 2^47) leads from a page to its leaf.  Inner nodes
+ *    are created on first use, by compare-and-swap, and never freed.
+ *  - A leaf is a small open-addressing table of the page's blocks, 16 bytes
+ *    an entry, keyed by the block's offset in the page.  A key's first probe
+ *    is its offset scaled to the leaf's capacity, so entries lie in address
+ *    order and neighbours share lines; linear probing, deletion by shifting
+ *    later entries back (no tombstones).  A leaf is 2^k 16-byte cells, the
+ *    first its header: capacities 1, 3, 7, ... 1023 (enough for a page of
+ *    8-byte-aligned blocks).  It doubles at 3/4 full; a leaf of a page that
+ *    held one block at most (a large block) is released when it empties, so
+ *    pages of freed mmap'd chunks do not accumulate.
+ *  - A page belongs to one of LIVE_SHARDS shards by a hash of its address;
+ *    the shard's mutex guards its leaves and their entries, and it lists
+ *    them for copying.  Leaves are recycled within their shard, never
+ *    unmapped, so a stale leaf pointer read without the lock (the prefetch)
+ *    still points at mapped memory.
  */
 #define _GNU_SOURCE
 #include "live.h"
@@ -15,32 +36,50 @@
 
 #include "arena.h"
 
-#define LIVE_INITIAL_CAPACITY 128      /* 3 KiB: one page (most shards of a short program hold a few blocks) */
+#define PAGE_SHIFT 12
+#define PAGE_MASK (((uintptr_t)1 << PAGE_SHIFT) - 1)
+#define TOP_BITS 11
+#define NODE_BITS 12
+#define NODE_ENTRIES ((size_t)1 << NODE_BITS)
+#define ADDR_LIMIT ((uintptr_t)1 << (PAGE_SHIFT + 2 * NODE_BITS + TOP_BITS))    /* 2^47 */
+#define SIZE_LIMIT ((uint64_t)1 << 48)
+#define LEAF_CLASSES 10            /* 32 B .. 16 KiB: capacity 1 .. 1023 */
+#define LEAF_MAX_CAP (((size_t)2 << (LEAF_CLASSES - 1)) - 1)
+
+struct entry {
+    uint64_t key;              /* ENTRY_USED | offset in the page << 48 | size; 0 = empty */
+    uint32_t site, birth;
+};
+#define ENTRY_USED ((uint64_t)1 << 63)
+#define ENTRY_OFFSET(k) ((uintptr_t)((k) >> 48) & PAGE_MASK)
+#define ENTRY_SIZE(k) ((k) & (SIZE_LIMIT - 1))
+
+struct leaf {
+    uintptr_t page;            /* the page's address */
+    uint16_t count, cap;
+    uint32_t index;            /* in its shard's list */
+    struct entry e[];
+};
+_Static_assert(sizeof(struct leaf) == sizeof(struct entry), "a leaf's header is one cell");
 
 struct live_shard {
     pthread_mutex_t mutex;
-    struct live_block *slots;
-    size_t capacity;     /* power of two, or 0 before first use */
-    size_t count;
+    struct leaf **leaves;      /* every leaf of the shard's pages */
+    size_t nleaves, leaves_cap;
+    size_t count;              /* blocks */
+    struct leaf *spare[LEAF_CLASSES];   /* released leaves, linked through their page field */
 } __attribute__((aligned(64)));
 
 static struct live_shard shards[LIVE_SHARDS] = {
-    [0 ... LIVE_SHARDS - 1] = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0 }
+    [0 ... LIVE_SHARDS - 1] = { .mutex = PTHREAD_MUTEX_INITIALIZER }
 };
 
-/* The sampling filter (see live.h): each bucket's top six bits are its shard's. */
+/* page number bits 23..34 -> 24..35 -> leaf pointers by bits 0..11 */
+static void **top[(size_t)1 << TOP_BITS];
+
+/* The sampling filter (see live.h): each bucket's top bits are its shard's. */
 _Atomic uint32_t live_filter[1 << LIVE_FILTER_BITS];
 int live_filter_on;
-
-static inline uint64_t addr_hash(uintptr_t addr)
-{
-    return live_addr_hash(addr);
-}
-
-static inline struct live_shard *shard_of(uintptr_t addr)
-{
-    return &shards[addr_hash(addr) >> 58];
-}
 
 static void filter_add(uintptr_t addr, int delta)
 {
@@ -48,6 +87,11 @@ static void filter_add(uintptr_t addr, int delta)
 
     atomic_store_explicit(b, atomic_load_explicit(b, memory_order_relaxed) + (uint32_t)delta,
                           memory_order_relaxed);
+}
+
+static inline struct live_shard *shard_of(uintptr_t addr)
+{
+    return &shards[live_shard_index(addr)];
 }
 
 /* The shard's entry count, read without its lock (for statistics). */
@@ -61,130 +105,260 @@ static inline void shard_count_add(struct live_shard *sh, long delta)
     __atomic_store_n(&sh->count, sh->count + (size_t)delta, __ATOMIC_RELAXED);
 }
 
-static inline size_t slot_in(uintptr_t addr, size_t capacity)
+/* ---- the radix tree ---- */
+
+/* The child at index i of *slot's node, creating the node if asked; NULL if absent (or out of memory). */
+static void **node_child(void ***slot, int create)
 {
-    return (size_t)(addr_hash(addr) * 0xbf58476d1ce4e5b9ull >> 7) & (capacity - 1);
+    void **node = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+
+    if (!node && create) {
+        void **fresh = meta_alloc(NODE_ENTRIES * sizeof *fresh);
+        if (!fresh)
+            return NULL;
+        if (__atomic_compare_exchange_n(slot, &node, fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            node = fresh;
+        else
+            meta_free(fresh, NODE_ENTRIES * sizeof *fresh);     /* another thread's won; node is it */
+    }
+    return node;
 }
 
-static inline size_t slot_of(const struct live_shard *sh, uintptr_t addr)
+/* Where the pointer to addr's leaf lives; NULL if no node on the way exists (and create is 0). */
+static struct leaf **leaf_slot(uintptr_t addr, int create)
 {
-    return slot_in(addr, sh->capacity);
+    uintptr_t page = addr >> PAGE_SHIFT;
+    void **mid = node_child(&top[page >> (2 * NODE_BITS)], create);
+
+    if (!mid)
+        return NULL;
+    void **bottom = node_child((void ***)&mid[(page >> NODE_BITS) & (NODE_ENTRIES - 1)], create);
+    return bottom ? (struct leaf **)&bottom[page & (NODE_ENTRIES - 1)] : NULL;
 }
+
+/* ---- leaves ---- */
+
+static inline size_t leaf_bytes(size_t cap)
+{
+    return (cap + 1) * sizeof(struct entry);
+}
+
+static inline int leaf_class(size_t cap)
+{
+    int k = 0;
+
+    while (((size_t)2 << k) - 1 < cap)
+        k++;
+    return k;
+}
+
+static inline size_t home(uintptr_t offset, size_t cap)
+{
+    return (offset * cap) >> PAGE_SHIFT;
+}
+
+static inline size_t next(size_t i, size_t cap)
+{
+    return i + 1 == cap ? 0 : i + 1;
+}
+
+/* Entries a leaf of capacity cap takes before it doubles; the largest takes all it has. */
+static inline size_t leaf_fill(size_t cap)
+{
+    return cap == LEAF_MAX_CAP || cap < 4 ? cap : cap - cap / 4;
+}
+
+/* Index of offset's entry, or cap if absent. */
+static size_t leaf_find(const struct leaf *l, uintptr_t offset)
+{
+    size_t i = home(offset, l->cap);
+
+    for (size_t k = 0; k < l->cap && l->e[i].key; k++, i = next(i, l->cap))
+        if (ENTRY_OFFSET(l->e[i].key) == offset)
+            return i;
+    return l->cap;
+}
+
+/* Put an entry whose offset is not in the leaf, which has room. */
+static void leaf_place(struct leaf *l, const struct entry *e)
+{
+    size_t i = home(ENTRY_OFFSET(e->key), l->cap);
+
+    while (l->e[i].key)
+        i = next(i, l->cap);
+    l->e[i] = *e;
+}
+
+/* A zeroed leaf of capacity cap (2^k - 1), from the shard's spares or new; listed in the shard. */
+static struct leaf *leaf_new(struct live_shard *sh, uintptr_t page, size_t cap, uint32_t index)
+{
+    int cls = leaf_class(cap);
+    struct leaf *l = sh->spare[cls];
+
+    if (l) {
+        sh->spare[cls] = (struct leaf *)l->page;
+        memset(l, 0, leaf_bytes(cap));
+    } else if (!(l = meta_alloc(leaf_bytes(cap)))) {
+        return NULL;
+    }
+    l->page = page;
+    l->cap = (uint16_t)cap;
+    l->index = index;
+    return l;
+}
+
+static void leaf_release(struct live_shard *sh, struct leaf *l)
+{
+    int cls = leaf_class(l->cap);
+
+    l->page = (uintptr_t)sh->spare[cls];
+    sh->spare[cls] = l;
+}
+
+/* A new leaf for page, listed in its shard and hung in the tree at *slot. */
+static struct leaf *leaf_add(struct live_shard *sh, struct leaf **slot, uintptr_t page)
+{
+    if (sh->nleaves == sh->leaves_cap) {
+        size_t want = sh->leaves_cap ? sh->leaves_cap * 2 : 64;
+        struct leaf **fresh = meta_alloc(want * sizeof *fresh);
+        if (!fresh)
+            return NULL;
+        if (sh->nleaves)
+            memcpy(fresh, sh->leaves, sh->nleaves * sizeof *fresh);
+        meta_free(sh->leaves, sh->leaves_cap * sizeof *sh->leaves);
+        sh->leaves = fresh;
+        sh->leaves_cap = want;
+    }
+    struct leaf *l = leaf_new(sh, page, 1, (uint32_t)sh->nleaves);
+    if (!l)
+        return NULL;
+    sh->leaves[sh->nleaves++] = l;
+    __atomic_store_n(slot, l, __ATOMIC_RELEASE);
+    return l;
+}
+
+/* Unhang and unlist an empty leaf. */
+static void leaf_drop(struct live_shard *sh, struct leaf **slot, struct leaf *l)
+{
+    struct leaf *last = sh->leaves[--sh->nleaves];
+
+    sh->leaves[l->index] = last;
+    last->index = l->index;
+    __atomic_store_n(slot, NULL, __ATOMIC_RELEASE);
+    leaf_release(sh, l);
+}
+
+/* The leaf at *slot, doubled; NULL (the old one kept) when it is the largest or out of memory. */
+static struct leaf *leaf_grow(struct live_shard *sh, struct leaf **slot, struct leaf *old)
+{
+    struct leaf *l = old->cap < LEAF_MAX_CAP ? leaf_new(sh, old->page, (size_t)old->cap * 2 + 1, old->index) : NULL;
+
+    if (!l)
+        return NULL;
+    for (size_t i = 0; i < old->cap; i++)
+        if (old->e[i].key)
+            leaf_place(l, &old->e[i]);
+    l->count = old->count;
+    sh->leaves[l->index] = l;
+    __atomic_store_n(slot, l, __ATOMIC_RELEASE);
+    leaf_release(sh, old);
+    return l;
+}
+
+static void entry_to_block(const struct leaf *l, const struct entry *e, struct live_block *out)
+{
+    out->addr = l->page + ENTRY_OFFSET(e->key);
+    out->size = ENTRY_SIZE(e->key);
+    out->site = e->site;
+    out->birth = e->birth;
+}
+
+/* ---- the table ---- */
 
 void live_prefetch(uintptr_t addr)
 {
-    const struct live_shard *sh = shard_of(addr);
-    const struct live_block *slots = __atomic_load_n(&sh->slots, __ATOMIC_RELAXED);
-    size_t capacity = __atomic_load_n(&sh->capacity, __ATOMIC_RELAXED);
+    /* A hint only: nodes are never freed and leaves never unmapped, so a leaf being replaced
+       just prefetches the wrong line. */
+    if (addr >= ADDR_LIMIT)
+        return;
+    struct leaf **slot = leaf_slot(addr, 0);
+    const struct leaf *l = slot ? __atomic_load_n(slot, __ATOMIC_RELAXED) : NULL;
 
-    /* A hint only: a stale pointer or capacity (a table growing) just prefetches the wrong line. */
-    if (slots && capacity)
-        __builtin_prefetch(&slots[slot_in(addr, capacity)], 1);
-}
-
-static void place(struct live_shard *sh, const struct live_block *b)
-{
-    size_t i = slot_of(sh, b->addr);
-
-    while (sh->slots[i].addr != 0)
-        i = (i + 1) & (sh->capacity - 1);
-    sh->slots[i] = *b;
-}
-
-static int grow(struct live_shard *sh)
-{
-    size_t new_capacity = sh->capacity ? sh->capacity * 2 : LIVE_INITIAL_CAPACITY;
-    /* Faulted in at once: at 35% load after doubling, every page of the table holds entries, and the
-       first table is one page.  (Page by page, a page is first read, which maps the shared zero page,
-       then written, which replaces it and flushes the other threads' TLBs: two faults and an IPI.) */
-    struct live_block *fresh = meta_map_filled(new_capacity * sizeof *fresh);
-    struct live_block *old = sh->slots;
-    size_t old_capacity = sh->capacity;
-
-    if (!fresh)
-        return -1;
-    sh->slots = fresh;
-    sh->capacity = new_capacity;
-    for (size_t i = 0; i < old_capacity; i++)
-        if (old[i].addr != 0)
-            place(sh, &old[i]);
-    meta_unmap(old, old_capacity * sizeof *old);
-    return 0;
+    if (l)
+        __builtin_prefetch(&l->e[home(addr & PAGE_MASK, __atomic_load_n(&l->cap, __ATOMIC_RELAXED))], 1);
 }
 
 int live_insert(uintptr_t addr, uint64_t size, uint32_t site, uint32_t birth,
                 struct live_block *replaced)
 {
+    if (addr >= ADDR_LIMIT || size >= SIZE_LIMIT)
+        return -1;
     struct live_shard *sh = shard_of(addr);
-    struct live_block b = { addr, size, site, birth };
-    int rc = 0;
+    uintptr_t offset = addr & PAGE_MASK;
+    struct entry e = { ENTRY_USED | (uint64_t)offset << 48 | size, site, birth };
+    int rc = -1;
 
     pthread_mutex_lock(&sh->mutex);
-    if ((sh->count + 1) * 10 > sh->capacity * 7 && grow(sh) != 0) {
-        rc = -1;
-    } else {
-        size_t i = slot_of(sh, addr);
-        while (sh->slots[i].addr != 0 && sh->slots[i].addr != addr)
-            i = (i + 1) & (sh->capacity - 1);
-        if (sh->slots[i].addr == 0) {
+    struct leaf **slot = leaf_slot(addr, 1);
+    struct leaf *l = slot ? *slot : NULL;
+    if (slot && !l)
+        l = leaf_add(sh, slot, addr & ~PAGE_MASK);
+    if (l) {
+        size_t i = leaf_find(l, offset);
+        if (i < l->cap) {
+            if (replaced)
+                entry_to_block(l, &l->e[i], replaced);
+            l->e[i] = e;
+            rc = 1;
+        } else if ((size_t)l->count + 1 <= leaf_fill(l->cap) || (l = leaf_grow(sh, slot, l))) {
+            leaf_place(l, &e);
+            l->count++;
             shard_count_add(sh, 1);
             if (live_filter_on)
                 filter_add(addr, 1);
-        } else {
-            if (replaced)
-                *replaced = sh->slots[i];
-            rc = 1;
+            rc = 0;
         }
-        sh->slots[i] = b;
     }
     pthread_mutex_unlock(&sh->mutex);
     return rc;
 }
 
-/* Index of addr in the shard, or capacity if absent.  Caller holds the lock. */
-static size_t find(const struct live_shard *sh, uintptr_t addr)
-{
-    if (sh->capacity == 0)
-        return 0;
-    size_t i = slot_of(sh, addr);
-    while (sh->slots[i].addr != 0) {
-        if (sh->slots[i].addr == addr)
-            return i;
-        i = (i + 1) & (sh->capacity - 1);
-    }
-    return sh->capacity;
-}
-
 int live_remove(uintptr_t addr, struct live_block *out)
 {
+    if (addr >= ADDR_LIMIT)
+        return 0;
     struct live_shard *sh = shard_of(addr);
+    uintptr_t offset = addr & PAGE_MASK;
     int found = 0;
 
     pthread_mutex_lock(&sh->mutex);
-    size_t i = find(sh, addr);
-    if (i < sh->capacity) {
-        size_t mask = sh->capacity - 1;
+    struct leaf **slot = leaf_slot(addr, 0);
+    struct leaf *l = slot ? *slot : NULL;
+    size_t i = l ? leaf_find(l, offset) : 0;
+    if (l && i < l->cap) {
         found = 1;
         if (out)
-            *out = sh->slots[i];
+            entry_to_block(l, &l->e[i], out);
         /* Backward-shift deletion: pull later members of the chain into the hole. */
         size_t hole = i, j = i;
         for (;;) {
-            j = (j + 1) & mask;
-            if (sh->slots[j].addr == 0)
+            j = next(j, l->cap);
+            if (!l->e[j].key || j == i)
                 break;
-            size_t home = slot_of(sh, sh->slots[j].addr);
+            size_t h = home(ENTRY_OFFSET(l->e[j].key), l->cap);
             /* Move j into the hole unless its home lies cyclically in (hole, j]. */
-            int stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+            int stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
             if (!stays) {
-                sh->slots[hole] = sh->slots[j];
+                l->e[hole] = l->e[j];
                 hole = j;
             }
         }
-        sh->slots[hole].addr = 0;
+        l->e[hole].key = 0;
         shard_count_add(sh, -1);
         if (live_filter_on)
             filter_add(addr, -1);
+        if (--l->count == 0 && l->cap == 1)
+            leaf_drop(sh, slot, l);
     }
     pthread_mutex_unlock(&sh->mutex);
     return found;
@@ -192,15 +366,19 @@ int live_remove(uintptr_t addr, struct live_block *out)
 
 int live_lookup(uintptr_t addr, struct live_block *out)
 {
+    if (addr >= ADDR_LIMIT)
+        return 0;
     struct live_shard *sh = shard_of(addr);
     int found = 0;
 
     pthread_mutex_lock(&sh->mutex);
-    size_t i = find(sh, addr);
-    if (i < sh->capacity) {
+    struct leaf **slot = leaf_slot(addr, 0);
+    struct leaf *l = slot ? *slot : NULL;
+    size_t i = l ? leaf_find(l, addr & PAGE_MASK) : 0;
+    if (l && i < l->cap) {
         found = 1;
         if (out)
-            *out = sh->slots[i];
+            entry_to_block(l, &l->e[i], out);
     }
     pthread_mutex_unlock(&sh->mutex);
     return found;
@@ -215,30 +393,41 @@ size_t live_count(void)
     return n;
 }
 
-void live_filter_enable(void)
+/* The shard's blocks into buf (room for all of them); how many.  Caller holds the lock. */
+static size_t copy_shard_locked(const struct live_shard *sh, struct live_block *buf)
 {
-    live_lock_all();
-    for (int s = 0; s < LIVE_SHARDS; s++)
-        for (size_t i = 0; i < shards[s].capacity; i++)
-            if (shards[s].slots[i].addr != 0)
-                filter_add(shards[s].slots[i].addr, 1);
-    live_filter_on = 1;
-    live_unlock_all(0);
+    size_t n = 0;
+
+    for (size_t k = 0; k < sh->nleaves; k++) {
+        const struct leaf *l = sh->leaves[k];
+        for (size_t i = 0; i < l->cap; i++)
+            if (l->e[i].key)
+                entry_to_block(l, &l->e[i], &buf[n++]);
+    }
+    return n;
 }
 
-size_t live_table_bytes(void)
+void live_filter_enable(void)
 {
-    size_t bytes = 0;
+    struct live_block b;
 
-    for (int i = 0; i < LIVE_SHARDS; i++)
-        bytes += shards[i].capacity * sizeof(struct live_block);
-    return bytes;
+    live_lock_all();
+    for (int s = 0; s < LIVE_SHARDS; s++)
+        for (size_t k = 0; k < shards[s].nleaves; k++) {
+            const struct leaf *l = shards[s].leaves[k];
+            for (size_t i = 0; i < l->cap; i++)
+                if (l->e[i].key) {
+                    entry_to_block(l, &l->e[i], &b);
+                    filter_add(b.addr, 1);
+                }
+        }
+    live_filter_on = 1;
+    live_unlock_all(0);
 }
 
 size_t live_copy_shard(int shard, struct live_block **buf, size_t *cap)
 {
     struct live_shard *sh = &shards[shard];
-    size_t n = 0;
 
     for (;;) {
         pthread_mutex_lock(&sh->mutex);
@@ -253,9 +442,7 @@ size_t live_copy_shard(int shard, struct live_block **buf, size_t *cap)
         *buf = fresh;
         *cap = want;
     }
-    for (size_t i = 0; i < sh->capacity; i++)
-        if (sh->slots[i].addr != 0)
-            (*buf)[n++] = sh->slots[i];
+    size_t n = copy_shard_locked(sh, *buf);
     pthread_mutex_unlock(&sh->mutex);
     return n;
 }
@@ -274,9 +461,7 @@ size_t live_copy_locked(struct live_block **buf, size_t *cap)
         *cap = want;
     }
     for (int s = 0; s < LIVE_SHARDS; s++)
-        for (size_t i = 0; i < shards[s].capacity && n < *cap; i++)
-            if (shards[s].slots[i].addr != 0)
-                (*buf)[n++] = shards[s].slots[i];
+        n += copy_shard_locked(&shards[s], *buf + n);
     return n;
 }
 

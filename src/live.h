@@ -2,8 +2,10 @@
  * live.h - the live-block table: every heap block the program holds now.
  *
  * Keyed by address; each entry records the requested size, the allocating
- * site and the block's birth time.  Sharded by address, each shard an
- * open-addressing table under its own mutex.  24 bytes per entry.
+ * site and the block's birth time.  Filed by the heap page a block starts in
+ * (a radix tree of pages, a small table per page: see live.c), the pages
+ * sharded by a hash of their address, each shard under its own mutex.
+ * 16 bytes per entry.
  */
 #ifndef LEAKSCOPE_LIVE_H
 #define LEAKSCOPE_LIVE_H
@@ -19,7 +21,8 @@ struct live_block {
     uint32_t birth;      /* centiseconds since the engine started */
 };
 
-#define LIVE_SHARDS 64
+#define LIVE_SHARD_BITS 6
+#define LIVE_SHARDS (1 << LIVE_SHARD_BITS)
 
 /*
  * 0 on success, -1 when out of memory (the block then stays untracked), 1 when
@@ -56,9 +59,17 @@ static inline uint64_t live_addr_hash(uintptr_t addr)
     return h ^ (h >> 31);
 }
 
+/* The shard of addr's page. */
+static inline size_t live_shard_index(uintptr_t addr)
+{
+    return (size_t)(live_addr_hash(addr & ~(uintptr_t)4095) >> (64 - LIVE_SHARD_BITS));
+}
+
+/* The shard's bits, then the address's own hash's. */
 static inline size_t live_filter_bucket(uintptr_t addr)
 {
-    return (size_t)(live_addr_hash(addr) >> (64 - LIVE_FILTER_BITS));
+    return live_shard_index(addr) << (LIVE_FILTER_BITS - LIVE_SHARD_BITS) |
+           (size_t)(live_addr_hash(addr) >> (64 - LIVE_FILTER_BITS + LIVE_SHARD_BITS));
 }
 
 /* 0: addr is certainly not in the table.  Inline, so that the free of an unsampled block costs only
@@ -68,7 +79,6 @@ static inline int live_may_hold(uintptr_t addr)
     return !live_filter_on ||
            atomic_load_explicit(&live_filter[live_filter_bucket(addr)], memory_order_relaxed) != 0;
 }
-size_t live_table_bytes(void);   /* memory held by the table itself */
 
 /*
  * Copy shard `shard` into *buf (grown with meta_map as needed; *cap counts

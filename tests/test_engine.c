@@ -145,6 +145,58 @@ Test(live, copying_the_shards_yields_every_block_once)
     cr_assert_eq(sum, 5000ull * 5001 / 2);
 }
 
+/* A page of 8-byte-aligned blocks (512 of them, more than 16-byte alignment allows) fills its page's
+   table to the largest size; removing half in a scattered order keeps the others' chains intact. */
+Test(live, a_page_full_of_blocks_keeps_every_one)
+{
+    const uintptr_t page = 0x5555a000;
+    struct live_block b;
+
+    for (uintptr_t off = 0; off < 4096; off += 8)
+        cr_assert_eq(live_insert(page + off, off + 1, (uint32_t)off, 0, NULL), 0, "offset %lu", (unsigned long)off);
+    cr_assert_eq(live_count(), 512);
+    for (uintptr_t k = 0; k < 512; k += 2) {
+        uintptr_t off = (k * 167 % 512) * 8;        /* 167 is odd: every other slot of a permutation */
+        cr_assert_eq(live_remove(page + off, &b), 1, "offset %lu lost", (unsigned long)off);
+        cr_assert_eq(b.size, off + 1);
+    }
+    cr_assert_eq(live_count(), 256);
+    for (uintptr_t k = 0; k < 512; k++) {
+        uintptr_t off = (k * 167 % 512) * 8;
+        cr_assert_eq(live_lookup(page + off, &b), k % 2, "offset %lu", (unsigned long)off);
+        if (k % 2)
+            cr_assert_eq(b.site, (uint32_t)off);
+    }
+}
+
+/* Pages far apart (other branches of the page tree), the highest user page, and beyond it. */
+Test(live, blocks_anywhere_in_the_address_space_round_trip)
+{
+    const uintptr_t addrs[] = { 0x10, 0xfff0, 0x1000000, 0xfffff0, 0x1000000000, 0x7f12345678f0, 0x7ffffffffff0 };
+    const size_t n = sizeof addrs / sizeof *addrs;
+    struct live_block b, *buf = NULL;
+    size_t cap = 0, copied = 0;
+
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(live_insert(addrs[i], 100 + i, (uint32_t)i, 0, NULL), 0);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(live_lookup(addrs[i], &b), 1, "0x%lx", (unsigned long)addrs[i]);
+        cr_assert_eq(b.addr, addrs[i]);
+        cr_assert_eq(b.size, 100 + i);
+    }
+    for (int s = 0; s < LIVE_SHARDS; s++)
+        copied += live_copy_shard(s, &buf, &cap);
+    cr_assert_eq(copied, n);
+    cr_assert_eq(live_insert((uintptr_t)1 << 47, 1, 0, 0, NULL), -1, "above user space: left untracked");
+    cr_assert_eq(live_remove((uintptr_t)1 << 47, NULL), 0);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(live_remove(addrs[i], NULL), 1);
+    cr_assert_eq(live_count(), 0);
+    cr_assert_eq(live_insert(addrs[0], 7, 1, 0, NULL), 0, "an emptied page takes blocks again");
+    cr_assert_eq(live_lookup(addrs[0], &b), 1);
+    cr_assert_eq(b.size, 7);
+}
+
 static struct site *mmap_site(void)
 {
     uintptr_t pcs[] = { 0x777 };
