@@ -143,7 +143,10 @@ static void *bump(size_t bytes, size_t align)
     if (chunk_cursor)
         chunk_cursor = (char *)(((uintptr_t)chunk_cursor + align - 1) & ~(uintptr_t)(align - 1));
     if (chunk_cursor == NULL || (size_t)(chunk_end - chunk_cursor) < bytes) {
-        char *chunk = meta_map(META_CHUNK);
+        /* The first chunk is faulted in as it is used (a short program touches a few pages of it); a
+           program that needs a second will fill it too, and populating it at once costs half as much. */
+        static int chunks_made;
+        char *chunk = chunks_made++ ? meta_map_filled(META_CHUNK) : meta_map(META_CHUNK);
         if (chunk) {
             chunk_cursor = chunk;
             chunk_end = chunk + META_CHUNK;
