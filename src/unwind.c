@@ -36,14 +36,16 @@
  * Anything else, and any frame whose rule could not be learnt, ends the walk
  * and the whole stack is taken by libunwind's unw_backtrace instead, so
  * every stack is one unwinder's answer, never a mixture.  Rules live in a
- * table of 65,536 return addresses, emptied when the program unloads code
- * (dlclose: other code may be loaded at the same addresses); an address that
- * finds no room is judged again each time (correct, slower).
+ * table that starts at 4,096 return addresses and grows fourfold when half
+ * full, up to a million, emptied when the program unloads code (dlclose:
+ * other code may be loaded at the same addresses); an address that finds no
+ * room is judged again each time (correct, slower).
  */
 #define _GNU_SOURCE
 #include "unwind.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -54,6 +56,8 @@
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
+
+#include "arena.h"
 
 #define SKIP_SLACK 16          /* room for leakscope's own frames above the caller */
 #define MAX_FRAME_SPAN (1u << 26)
@@ -84,13 +88,32 @@ static inline uint64_t rsp_rule_word(uintptr_t frame_size, intptr_t rbp_slot)
     return RULE_FROM_RSP | (uint64_t)frame_size << 8 | (uint64_t)(uint16_t)(int16_t)rbp_slot << 48;
 }
 
-#define RULE_BITS 16
 #define RULE_PROBES 16
-#define RULE_MASK ((1u << RULE_BITS) - 1)
-static struct {
+#define RULES_FIRST_BITS 12     /* 4,096 return addresses, 64 KiB, static: what a small program learns */
+#define RULES_MAX_BITS 20       /* 1M return addresses, 16 MiB */
+struct rule_entry {
     _Atomic uintptr_t ra;       /* 0 = empty */
     _Atomic uint64_t rule;      /* 0 while the first judge has not stored it */
-} rules[1 << RULE_BITS];
+};
+/*
+ * The rules, open addressing by return address.  A table half full (or with no room within
+ * RULE_PROBES of a new address) is copied into one four times larger, which then replaces it;
+ * the old one stays mapped for walks still reading it, and a rule stored into it meanwhile is
+ * only judged again.  Starting small keeps a short program from faulting in a megabyte (each
+ * page of a table read before written faults twice); larger tables are populated when mapped.
+ */
+struct rule_table {
+    struct rule_entry *slots;
+    size_t mask;
+    unsigned shift;             /* 64 - log2 of the slot count */
+    _Atomic size_t filled;
+};
+static struct rule_entry first_rule_slots[(size_t)1 << RULES_FIRST_BITS];
+static struct rule_table first_rules = {
+    first_rule_slots, ((size_t)1 << RULES_FIRST_BITS) - 1, 64 - RULES_FIRST_BITS, 0
+};
+static struct rule_table *_Atomic rules = &first_rules;
+static atomic_flag rules_growing = ATOMIC_FLAG_INIT;
 static _Atomic int rules_used;
 
 /* Stacks walked and taken by libunwind (each thread adds its count every 256), judgements. */
@@ -147,7 +170,8 @@ void unwind_init(uintptr_t start, uintptr_t end, int how)
 
 void unwind_fork_child(void)
 {
-    atomic_flag_clear(&moved_busy);     /* another thread may have held it at the fork */
+    atomic_flag_clear(&moved_busy);     /* another thread may have held them at the fork */
+    atomic_flag_clear(&rules_growing);
 }
 
 static inline void count(int which)
@@ -165,50 +189,92 @@ void unwind_counts(struct unwind_counts *out)
     out->judged = atomic_load_explicit(&counts[2], memory_order_relaxed);
 }
 
-static inline size_t rule_slot(uintptr_t ra)
+static inline size_t rule_slot(const struct rule_table *t, uintptr_t ra)
 {
-    return (size_t)((ra * 0x9e3779b97f4a7c15ull) >> (64 - RULE_BITS));
+    return (size_t)((ra * 0x9e3779b97f4a7c15ull) >> t->shift);
 }
 
-static inline uint64_t rule_of(uintptr_t ra)
+static inline uint64_t rule_of(const struct rule_table *t, uintptr_t ra)
 {
-    size_t i = rule_slot(ra);
+    size_t i = rule_slot(t, ra);
 
-    for (int k = 0; k < RULE_PROBES; k++, i = (i + 1) & RULE_MASK) {
-        uintptr_t at = atomic_load_explicit(&rules[i].ra, memory_order_acquire);
+    for (int k = 0; k < RULE_PROBES; k++, i = (i + 1) & t->mask) {
+        uintptr_t at = atomic_load_explicit(&t->slots[i].ra, memory_order_acquire);
         if (at == ra)
-            return atomic_load_explicit(&rules[i].rule, memory_order_acquire);
+            return atomic_load_explicit(&t->slots[i].rule, memory_order_acquire);
         if (at == 0)
             break;
     }
     return 0;
 }
 
+/* The table t, copied into one four times larger that replaces it (unless another thread is at it). */
+static void rules_grow(struct rule_table *t)
+{
+    if (atomic_flag_test_and_set_explicit(&rules_growing, memory_order_acquire))
+        return;
+    size_t n = (t->mask + 1) * 4;
+    if (atomic_load_explicit(&rules, memory_order_acquire) == t && n <= (size_t)1 << RULES_MAX_BITS) {
+        struct rule_table *bigger = meta_map_filled(sizeof *bigger + n * sizeof(struct rule_entry));
+        if (bigger) {
+            bigger->slots = (struct rule_entry *)(bigger + 1);
+            bigger->mask = n - 1;
+            bigger->shift = t->shift - 2;
+            size_t filled = 0;
+            for (size_t i = 0; i <= t->mask; i++) {
+                uintptr_t ra = atomic_load_explicit(&t->slots[i].ra, memory_order_acquire);
+                uint64_t rule = atomic_load_explicit(&t->slots[i].rule, memory_order_acquire);
+                if (!ra || !rule)
+                    continue;
+                size_t j = rule_slot(bigger, ra);
+                while (bigger->slots[j].ra)
+                    j = (j + 1) & bigger->mask;
+                bigger->slots[j].ra = ra;
+                bigger->slots[j].rule = rule;
+                filled++;
+            }
+            bigger->filled = filled;
+            atomic_store_explicit(&rules, bigger, memory_order_release);
+        }
+    }
+    atomic_flag_clear_explicit(&rules_growing, memory_order_release);
+}
+
 /* Record a rule; the first one stays, except that "leave it to libunwind" overrides. */
 static void rule_store(uintptr_t ra, uint64_t rule)
 {
-    size_t i = rule_slot(ra);
+    struct rule_table *t = atomic_load_explicit(&rules, memory_order_acquire);
+    size_t i = rule_slot(t, ra);
 
-    for (int k = 0; k < RULE_PROBES; k++, i = (i + 1) & RULE_MASK) {
+    atomic_store_explicit(&rules_used, 1, memory_order_relaxed);
+    for (int k = 0; k < RULE_PROBES; k++, i = (i + 1) & t->mask) {
         uintptr_t at = 0;
-        if (atomic_compare_exchange_strong(&rules[i].ra, &at, ra) || at == ra) {
+        int claimed = atomic_compare_exchange_strong(&t->slots[i].ra, &at, ra);
+        if (claimed || at == ra) {
             uint64_t none = 0;
-            if (!atomic_compare_exchange_strong(&rules[i].rule, &none, rule) && RULE_KIND(rule) == RULE_LIBUNWIND)
-                atomic_store(&rules[i].rule, rule);
-            atomic_store_explicit(&rules_used, 1, memory_order_relaxed);
+            if (!atomic_compare_exchange_strong(&t->slots[i].rule, &none, rule) && RULE_KIND(rule) == RULE_LIBUNWIND)
+                atomic_store(&t->slots[i].rule, rule);
+            if (claimed && (atomic_fetch_add(&t->filled, 1) + 1) * 2 > t->mask + 1)
+                rules_grow(t);
             return;
         }
     }
+    rules_grow(t);        /* no room near its slot: judged again next time, in a larger table */
 }
 
 void unwind_code_unloaded(void)
 {
     if (!atomic_exchange(&rules_used, 0))
         return;
-    for (size_t i = 0; i <= RULE_MASK; i++) {
-        atomic_store_explicit(&rules[i].rule, 0, memory_order_relaxed);
-        atomic_store_explicit(&rules[i].ra, 0, memory_order_release);
+    while (atomic_flag_test_and_set_explicit(&rules_growing, memory_order_acquire))
+        sched_yield();      /* a copy in progress would bring the old rules back */
+    struct rule_table *t = atomic_load_explicit(&rules, memory_order_acquire);
+    for (size_t i = 0; i <= t->mask; i++) {
+        atomic_store_explicit(&t->slots[i].rule, 0, memory_order_relaxed);
+        atomic_store_explicit(&t->slots[i].ra, 0, memory_order_release);
     }
+    atomic_store_explicit(&t->filled, 0, memory_order_relaxed);
+    atomic_flag_clear_explicit(&rules_growing, memory_order_release);
 }
 
 /* What one libunwind step from a frame's registers gives: the caller's, and where its rbp was. */
@@ -344,6 +410,7 @@ static int walk(uintptr_t *pcs, int max_depth, sigset_t *saved)
     const uintptr_t *fp = __builtin_frame_address(0);   /* leakscope is built with frame pointers */
     uintptr_t ra = fp[1], sp = (uintptr_t)(fp + 2), bp = fp[0];
     int n = 0, own = 0;
+    const struct rule_table *t = atomic_load_explicit(&rules, memory_order_acquire);
 
     for (;;) {
         if (n == 0 && own_frame(ra)) {
@@ -354,11 +421,12 @@ static int walk(uintptr_t *pcs, int max_depth, sigset_t *saved)
             if (n == max_depth)
                 return n;
         }
-        uint64_t rule = rule_of(ra);
+        uint64_t rule = rule_of(t, ra);
         if (rule == RULE_UNKNOWN) {
             if (!unwind_signals_held)
                 hold_signals(saved);
             rule = judge(ra, sp, bp);
+            t = atomic_load_explicit(&rules, memory_order_acquire);     /* it may have grown */
         }
         /* Through a frame pointer the next frame is bp[1], bp[0]: tested first, with a branch, so such
            frames need not wait for the rule to be loaded (as a plain frame-pointer walk does not). */

@@ -196,6 +196,25 @@ Test(unwind, what_was_learnt_about_code_is_forgotten_when_a_library_is_unloaded,
                  unloaded, kept);
 }
 
+/* 3,000 call sites, each called three times: the rule table grows on the way, keeping what it learnt
+   (losing the rules of its first 2,048 addresses would make about 5,000 judgements), and the stacks
+   stay libunwind's. */
+Test(unwind, what_was_learnt_is_kept_when_the_rule_table_grows, .timeout = 120)
+{
+    char *argv[] = { PROG("many_returns"), NULL };
+    const char *env[] = { "LEAKSCOPE_LEAK_CHECK=0", NULL };
+    struct traced t = run_traced(argv, env);
+
+    cr_assert_eq(t.run.exit_code, 0, "%s", t.run.err);
+    cr_assert_str_eq(t.run.out, "9000\n");
+    long long judged = dump_stat(t.dump, "frame_rules_judged", -1);
+    cr_assert_geq(judged, 3000, "each call site's return address is judged once (%lld)", judged);
+    cr_assert_leq(judged, 3100, "and only once (%lld)", judged);
+    cr_assert_eq(dump_stat(t.dump, "stacks_by_libunwind", -1), 0);
+    untrace(&t);
+    stacks_match_libunwind(argv, 9000, 1);
+}
+
 /* Whether every heap site with `inner` on its stack also has `outer` further down. */
 static int stacks_reach(const struct ls_dump *d, struct symbolizer *sym, const char *inner, const char *outer,
                         int *sites)

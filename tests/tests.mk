@@ -20,7 +20,7 @@ TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_CFLAGS := -std=c11 $(WARN) -O1 -g -Isrc -Itests -pthread -DSCENARIO_DIR='"$(SCENARIO_DIR)"' \
                -DLEAKSCOPE_BUILD_DIR='"$(abspath $(BUILD))"'
 PROG_NAMES := widgets heap_calls mappings threads forker snapshot leaks blocked own_handler crasher hostile grow \
-              realign big_frame sigmask
+              realign big_frame sigmask many_returns
 PROGS      := $(PROG_NAMES:%=$(BUILD)/tests/progs/%) $(BUILD)/tests/progs/cxx_objects \
               $(BUILD)/tests/progs/widgets-nopie $(BUILD)/tests/progs/widgets-stripped \
               $(BUILD)/tests/progs/debuglink/widgets $(BUILD)/tests/progs/unload \
