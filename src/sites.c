@@ -104,24 +104,59 @@ uint32_t site_count(void)
 }
 
 /*
- * A lock-free front for the shards: 65,536 slots, each the site last interned with that hash's low
+ * A lock-free front for the shards: slots each holding the site last interned with that hash's low
  * bits.  A hit compares the 128-bit fingerprint (hash and check word), depth and kind, not the
  * stored stack: reading 64 stored frames for every allocation cost 5-8% of the stress run, and two
  * stacks with the same fingerprint (about 2^-64 for any one lookup: it takes the colliding stacks to
  * agree in a lane's 64-bit state) are no likelier than a bit flip in the table.  A hit returns
  * without a lock, a key copy or uthash's probe (the shards compare whole stacks); a miss
  * (or a slot taken by another stack) goes to the shard and takes the slot.  Sites are never freed,
- * so a slot's pointer stays valid; a race only costs a miss.  512 KiB of address space, touched
- * only where stacks land.
+ * so a slot's pointer stays valid; a race only costs a miss.
+ *
+ * The front starts at 4,096 slots (32 KiB) and is replaced by one four times larger, populated when
+ * mapped, whenever the sites outnumber a quarter of its slots, up to a million slots; the old one
+ * stays mapped for lookups still reading it.  (A fixed 512 KiB front was read before it was written:
+ * a program with a few hundred stacks faulted each of its 128 pages twice.)
  */
 _Static_assert(offsetof(struct site, hh) == 64, "a site's hot fields fill its first cache line");
 
-#define FRONT_SLOTS 65536
-static struct site *_Atomic front[FRONT_SLOTS];
+#define FRONT_FIRST_SLOTS 4096
+#define FRONT_MAX_SLOTS ((size_t)1 << 20)
+struct front {
+    struct site *_Atomic *slots;
+    size_t mask;
+};
+static struct site *_Atomic first_front_slots[FRONT_FIRST_SLOTS];
+static struct front first_front = { first_front_slots, FRONT_FIRST_SLOTS - 1 };
+static struct front *_Atomic front = &first_front;
+static atomic_flag front_growing = ATOMIC_FLAG_INIT;
 
 static int same_stack(const struct site *s, int depth, int kind, uint64_t hash, uint64_t check)
 {
     return s->hash == hash && s->check == check && s->depth == depth && s->kind == kind;
+}
+
+/* Replace front f by one four times larger holding the same sites (unless another thread is at it). */
+static void front_grow(struct front *f)
+{
+    size_t n = (f->mask + 1) * 4;
+
+    if (n > FRONT_MAX_SLOTS || atomic_flag_test_and_set_explicit(&front_growing, memory_order_acquire))
+        return;
+    if (atomic_load_explicit(&front, memory_order_acquire) == f) {
+        struct front *bigger = meta_map_filled(sizeof *bigger + n * sizeof *bigger->slots);
+        if (bigger) {
+            bigger->slots = (struct site *_Atomic *)(bigger + 1);
+            bigger->mask = n - 1;
+            for (size_t i = 0; i <= f->mask; i++) {
+                struct site *s = atomic_load_explicit(&f->slots[i], memory_order_acquire);
+                if (s)
+                    atomic_store_explicit(&bigger->slots[s->hash & bigger->mask], s, memory_order_relaxed);
+            }
+            atomic_store_explicit(&front, bigger, memory_order_release);
+        }
+    }
+    atomic_flag_clear_explicit(&front_growing, memory_order_release);
 }
 
 static struct site *intern_locked(const uintptr_t *pcs, int depth, int kind, uint64_t hash, uint64_t check);
@@ -129,7 +164,8 @@ static struct site *intern_locked(const uintptr_t *pcs, int depth, int kind, uin
 struct site *site_intern(const uintptr_t *pcs, int depth, int kind)
 {
     uint64_t check, hash = stack_hash(pcs, depth, kind, &check);
-    struct site *_Atomic *slot = &front[hash & (FRONT_SLOTS - 1)];
+    struct front *f = atomic_load_explicit(&front, memory_order_acquire);
+    struct site *_Atomic *slot = &f->slots[hash & f->mask];
     struct site *s = atomic_load_explicit(slot, memory_order_acquire);
 
     if (s && same_stack(s, depth, kind, hash, check))
@@ -137,6 +173,8 @@ struct site *site_intern(const uintptr_t *pcs, int depth, int kind)
     s = intern_locked(pcs, depth, kind, hash, check);
     if (s)
         atomic_store_explicit(slot, s, memory_order_release);
+    if ((size_t)atomic_load_explicit(&next_id, memory_order_relaxed) * 4 > f->mask + 1)
+        front_grow(f);
     return s;
 }
 
@@ -210,6 +248,8 @@ void sites_lock_for_fork(void)
 
 void sites_unlock_after_fork(int in_child)
 {
+    if (in_child)
+        atomic_flag_clear(&front_growing);      /* another thread may have held it at the fork */
     for (int i = 0; i < SITE_SHARDS; i++) {
         if (in_child)
             pthread_mutex_init(&shards[i].mutex, NULL);
