@@ -66,7 +66,8 @@
  *            u64 length, u32 site id, u32 birth.  Anonymous mappings the
  *            program made itself.
  *   SCAN     (only when a reachability scan ran) text "key=value\n" lines:
- *            time_unix_ns, pause_ns, total_ns, bytes_scanned, root_bytes,
+ *            time_unix_ns, pause_ns, total_ns, bytes_scanned, bytes_unwritten
+ *            (not read: pages the process never wrote), root_bytes,
  *            threads, unresponsive_threads, unresponsive_without_stack,
  *            stop_signal, and {reachable,possibly,indirect,direct}_{bytes,blocks}
  *            as classified in the process (before suppressions).

@@ -588,9 +588,10 @@ static void build_stats(struct text *t, const struct proc_memory *mem)
 
 static void build_scan_text(struct text *t, const struct leak_scan *scan)
 {
-    text_add(t, "time_unix_ns=%lld\npause_ns=%lld\ntotal_ns=%lld\nbytes_scanned=%llu\nroot_bytes=%llu\n",
-             (long long)scan->time_unix_ns, (long long)scan->pause_ns, (long long)scan->total_ns,
-             (unsigned long long)scan->bytes_scanned, (unsigned long long)scan->root_bytes);
+    text_add(t, "time_unix_ns=%lld\npause_ns=%lld\ntotal_ns=%lld\nbytes_scanned=%llu\nbytes_unwritten=%llu\n"
+             "root_bytes=%llu\n", (long long)scan->time_unix_ns, (long long)scan->pause_ns, (long long)scan->total_ns,
+             (unsigned long long)scan->bytes_scanned, (unsigned long long)scan->bytes_unwritten,
+             (unsigned long long)scan->root_bytes);
     text_add(t, "threads=%zu\nunresponsive_threads=%zu\nunresponsive_without_stack=%zu\nstop_signal=%d\n"
              "stop_method=%s\nin_copy=%d\n", scan->threads, scan->unresponsive, scan->unresponsive_no_stack,
              scan->signal, scan->stop_method ? scan->stop_method : "none", scan->in_copy);

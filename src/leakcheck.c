@@ -12,6 +12,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
@@ -87,9 +88,10 @@ struct root_ctx {
 };
 
 /* A readable piece of a root range, less leakscope's own mappings. */
-static void scan_piece(uintptr_t start, uintptr_t end, void *arg)
+static void scan_piece(uintptr_t start, uintptr_t end, unsigned flags, void *arg)
 {
     struct root_ctx *ctx = arg;
+    int shared = (flags & MAPPING_SHARED) != 0;
 
     for (size_t i = 0; i < ctx->nown && start < end; i++) {
         const struct meta_range *own = &ctx->own[i];
@@ -99,13 +101,13 @@ static void scan_piece(uintptr_t start, uintptr_t end, void *arg)
             break;
         if (own->start > start) {
             ctx->root_bytes += own->start - start;
-            scan_root_range(ctx->heap, start, own->start);
+            scan_root_range(ctx->heap, start, own->start, shared);
         }
         start = own->end;
     }
     if (start < end) {
         ctx->root_bytes += end - start;
-        scan_root_range(ctx->heap, start, end);
+        scan_root_range(ctx->heap, start, end, shared);
     }
 }
 
@@ -265,13 +267,14 @@ static int scan_frozen(const struct frozen *f, struct leak_scan *out)
         return -1;
 
     struct scan_heap heap = { .blocks = buf.blocks, .state = buf.states, .count = count, .stack = buf.stack,
-                              .pages = buf.pages, .page_capacity = page_capacity };
+                              .pages = buf.pages, .page_capacity = page_capacity, .pagemap = -1 };
     struct root_ctx ctx = { .heap = &heap };
     static struct meta_range own[4096];
     /* What is readable, read once every buffer of this scan is in place: a buffer replaced after the
        read would be listed as readable memory that is gone. */
     if (memory_map_read(&buf.map) != 0)
         return -1;
+    heap.pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);   /* without it, every page is read */
     ctx.own = own;
     ctx.nown = meta_registry_copy(own, sizeof own / sizeof *own);   /* after our own buffers exist */
     memset(buf.states, 0, count);
@@ -300,10 +303,13 @@ static int scan_frozen(const struct frozen *f, struct leak_scan *out)
         root_tls(&ctx, &buf.map, f->own_tcb, f->own_sp, top);
     }
     scan_classify(&heap);
+    if (heap.pagemap >= 0)
+        close(heap.pagemap);
     out->blocks = buf.blocks;
     out->state = buf.states;
     out->count = count;
     out->bytes_scanned = heap.bytes_scanned;
+    out->bytes_unwritten = heap.bytes_unwritten;
     out->root_bytes = ctx.root_bytes;
     return 0;
 }
@@ -312,7 +318,7 @@ static int scan_frozen(const struct frozen *f, struct leak_scan *out)
 struct copy_result {
     int done;
     size_t count;
-    uint64_t bytes_scanned, root_bytes;
+    uint64_t bytes_scanned, bytes_unwritten, root_bytes;
     size_t unresponsive_no_stack;
     int64_t scan_ns;
 };
@@ -361,6 +367,7 @@ static pid_t fork_scan(const struct frozen *f, size_t live_blocks)
         memcpy(states, result.state, result.count);
         shared->count = result.count;
         shared->bytes_scanned = result.bytes_scanned;
+        shared->bytes_unwritten = result.bytes_unwritten;
         shared->root_bytes = result.root_bytes;
         shared->unresponsive_no_stack = result.unresponsive_no_stack;
         shared->scan_ns = now_ns(CLOCK_MONOTONIC) - t0;
@@ -431,6 +438,7 @@ int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, int stop_method
         out->state = (uint8_t *)(out->blocks + shared->count);
         out->count = shared->count;
         out->bytes_scanned = shared->bytes_scanned;
+        out->bytes_unwritten = shared->bytes_unwritten;
         out->root_bytes = shared->root_bytes;
         out->unresponsive_no_stack = shared->unresponsive_no_stack;
         out->in_copy = 1;

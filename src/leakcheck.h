@@ -19,6 +19,7 @@ struct leak_scan {
     size_t count;
     uint64_t bytes[BLOCK_STATES], blocks_in[BLOCK_STATES];
     uint64_t bytes_scanned;    /* roots and blocks read */
+    uint64_t bytes_unwritten;  /* roots and blocks not read: pages never written (scan_root_range) */
     uint64_t root_bytes;
     int64_t pause_ns;          /* how long the other threads were stopped */
     int64_t total_ns;

@@ -60,6 +60,8 @@ static int parse_line(struct memory_map *m, const char *line, const char *end)
         map.flags |= MAPPING_READ;
     if (p[1] == 'w')
         map.flags |= MAPPING_WRITE;
+    if (p[3] == 's')
+        map.flags |= MAPPING_SHARED;
     /* Skip perms, offset, dev, inode: the path (if any) starts after them. */
     int fields = 0;
     while (p < end && fields < 4) {
@@ -144,7 +146,7 @@ const struct mapping *memory_map_find(const struct memory_map *m, uintptr_t addr
 }
 
 void memory_map_readable(const struct memory_map *m, uintptr_t start, uintptr_t end,
-                         void (*visit)(uintptr_t start, uintptr_t end, void *arg), void *arg)
+                         void (*visit)(uintptr_t start, uintptr_t end, unsigned flags, void *arg), void *arg)
 {
     size_t lo = 0, hi = m->count;
 
@@ -162,7 +164,7 @@ void memory_map_readable(const struct memory_map *m, uintptr_t start, uintptr_t 
         uintptr_t lo = map->start > start ? map->start : start;
         uintptr_t hi = map->end < end ? map->end : end;
         if (lo < hi)
-            visit(lo, hi, arg);
+            visit(lo, hi, map->flags, arg);
     }
 }
 

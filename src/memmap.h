@@ -17,6 +17,7 @@ enum {
     MAPPING_SPECIAL = 8,       /* [vvar], [vdso], [vsyscall] */
     MAPPING_FILE = 16,         /* backed by a file */
     MAPPING_STACK = 32,        /* [stack]: the main thread's */
+    MAPPING_SHARED = 64,       /* MAP_SHARED: other processes may write its pages */
 };
 
 struct mapping {
@@ -44,8 +45,8 @@ int memory_map_read(struct memory_map *m);
 const struct mapping *memory_map_find(const struct memory_map *m, uintptr_t addr);
 void memory_map_release(struct memory_map *m);
 
-/* Call visit for each readable piece of [start, end). */
+/* Call visit for each readable piece of [start, end), with its mapping's flags. */
 void memory_map_readable(const struct memory_map *m, uintptr_t start, uintptr_t end,
-                         void (*visit)(uintptr_t start, uintptr_t end, void *arg), void *arg);
+                         void (*visit)(uintptr_t start, uintptr_t end, unsigned flags, void *arg), void *arg);
 
 #endif

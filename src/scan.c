@@ -5,6 +5,7 @@
 #include "scan.h"
 
 #include <string.h>
+#include <unistd.h>
 
 enum { UNREACHED = 0 };    /* before classification, state 0 means not reached yet */
 
@@ -184,9 +185,57 @@ static inline __attribute__((always_inline)) void scan_words(struct scan_heap *h
     }
 }
 
+/* Ranges this long or longer are checked against the pagemap first (one read covers 2 MiB). */
+#define SPARSE_MIN (64 * 1024)
+#define PAGEMAP_BATCH 512
+
+/*
+ * Whether the pages from addr on were written by the process (present or swapped out: pagemap bits 63
+ * and 62), and in *stop where the run of pages in that same state ends (at most end).  If the pagemap
+ * cannot be read, the whole range counts as written.
+ */
+static int written_run(const struct scan_heap *h, uintptr_t addr, uintptr_t end, uintptr_t *stop)
+{
+    uint64_t entries[PAGEMAP_BATCH];
+    uintptr_t page = addr & ~(uintptr_t)4095;
+    size_t want = (end - page + 4095) / 4096;
+
+    if (want > PAGEMAP_BATCH)
+        want = PAGEMAP_BATCH;
+    ssize_t got = pread(h->pagemap, entries, want * sizeof *entries, (off_t)(page / 4096 * sizeof *entries));
+    if (got < (ssize_t)sizeof *entries) {
+        *stop = end;
+        return 1;
+    }
+    size_t n = (size_t)got / sizeof *entries, k = 1;
+    int written = (entries[0] >> 62) != 0;
+    while (k < n && ((entries[k] >> 62) != 0) == written)
+        k++;
+    uintptr_t run_end = page + k * 4096;
+    *stop = run_end < end ? run_end : end;
+    return written;
+}
+
+static inline __attribute__((always_inline)) void scan_range(struct scan_heap *h, uintptr_t start, uintptr_t end,
+                                                             int shared, visit_fn visit)
+{
+    if (h->pagemap < 0 || shared || end - start < SPARSE_MIN) {
+        scan_words(h, start, end, visit);
+        return;
+    }
+    while (start < end) {
+        uintptr_t stop;
+        if (written_run(h, start, end, &stop))
+            scan_words(h, start, stop, visit);
+        else
+            h->bytes_unwritten += stop - start;
+        start = stop;
+    }
+}
+
 static inline __attribute__((always_inline)) void scan_block_words(struct scan_heap *h, size_t i, visit_fn visit)
 {
-    scan_words(h, h->blocks[i].addr, h->blocks[i].addr + h->blocks[i].size, visit);
+    scan_range(h, h->blocks[i].addr, h->blocks[i].addr + h->blocks[i].size, 0, visit);
 }
 
 static void drain_reachable(struct scan_heap *h)
@@ -195,9 +244,9 @@ static void drain_reachable(struct scan_heap *h)
         scan_block_words(h, h->stack[--h->stack_top], visit_from_reachable);
 }
 
-void scan_root_range(struct scan_heap *h, uintptr_t start, uintptr_t end)
+void scan_root_range(struct scan_heap *h, uintptr_t start, uintptr_t end, int shared)
 {
-    scan_words(h, start, end, visit_from_reachable);
+    scan_range(h, start, end, shared, visit_from_reachable);
     drain_reachable(h);
 }
 

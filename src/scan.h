@@ -50,6 +50,8 @@ struct scan_heap {
     size_t stack_top;
     size_t leader;               /* the clique being flooded */
     uint64_t bytes_scanned;      /* roots and blocks read */
+    uint64_t bytes_unwritten;    /* skipped: pages the process never wrote (see scan_root_range) */
+    int pagemap;                 /* /proc/self/pagemap open for reading, or -1: every page is read */
 };
 
 /* Sort by address; scratch must hold count blocks. */
@@ -63,8 +65,14 @@ void scan_index_pages(struct scan_heap *h);
 /* Index of the block containing addr, or -1; *interior says whether addr is past its start. */
 long scan_find_block(const struct scan_heap *h, uintptr_t addr, int *interior);
 
-/* Treat [start, end) as a root: every aligned word in it. */
-void scan_root_range(struct scan_heap *h, uintptr_t start, uintptr_t end);
+/*
+ * Treat [start, end) as a root: every aligned word in it.  With h->pagemap, pages of a private range
+ * (and of any block) that the process never wrote, neither in memory nor swapped out, are skipped:
+ * they hold zeros or what a file holds, never the address of a block malloc handed out while the
+ * program ran, and reading them would fault each one in.  Pass shared = 1 for a MAP_SHARED range
+ * (another process may have written its pages).
+ */
+void scan_root_range(struct scan_heap *h, uintptr_t start, uintptr_t end, int shared);
 /* Treat one word (a register) as a root. */
 void scan_root_word(struct scan_heap *h, uintptr_t word);
 /* The contents of block i as a root, without changing its own state (TLS blocks). */

@@ -19,6 +19,9 @@
  *   list      list_node: 100,000 nodes of a list hanging off a global     -> all reachable
  *   masked    masked_block: 128 B on the stack of a thread that blocks every signal
  *             (it cannot stop for the scan; its stack is found through /proc) -> reachable
+ *   sparse    sparse_block: 3 x 128 B, each held only by one word far into 64 MiB that is
+ *             otherwise never written: a private mmap region, a malloc'd block, and a
+ *             MAP_SHARED region (1 MiB)                                   -> reachable
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -55,6 +58,7 @@ __attribute__((noinline)) static void *xor_block(void) { return malloc(128); }
 __attribute__((noinline)) static void *clean_block(void) { return malloc(64); }
 __attribute__((noinline)) static void *list_node(void) { return calloc(1, 16); }
 __attribute__((noinline)) static void *masked_block(void) { return malloc(128); }
+__attribute__((noinline)) static void *sparse_block(void) { return malloc(128); }
 
 /* The stores into blocks that are about to be leaked must happen: -O1 would drop them. */
 #define PUBLISH(p) __asm__ volatile("" ::"r"(p) : "memory")
@@ -186,6 +190,14 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "arena") == 0) {
         void **arena = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         arena[1000] = arena_block();
+    } else if (strcmp(mode, "sparse") == 0) {
+        void **region = mmap(NULL, 64 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        region[(40 << 20) / sizeof *region] = sparse_block();
+        void **big = malloc(64 << 20);
+        big[(48 << 20) / sizeof *big] = sparse_block();
+        keep = big;
+        void **shared = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        shared[(512 << 10) / sizeof *shared] = sparse_block();
     } else if (strcmp(mode, "global") == 0) {
         keep = global_block();
     } else if (strcmp(mode, "xor") == 0) {
@@ -205,7 +217,7 @@ int main(int argc, char **argv)
         }
         keep = head;
     } else {
-        fprintf(stderr, "usage: leaks lost|tree|cycles|interior|register|stack|tls|arena|global|xor|clean|list|masked\n");
+        fprintf(stderr, "usage: leaks lost|tree|cycles|interior|register|stack|tls|arena|global|xor|clean|list|masked|sparse\n");
         return 2;
     }
     scrub_stack();
