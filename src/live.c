@@ -124,8 +124,12 @@ static void **node_child(void ***slot, int create)
     return node;
 }
 
-/* Where the pointer to addr's leaf lives; NULL if no node on the way exists (and create is 0). */
-static struct leaf **leaf_slot(uintptr_t addr, int create)
+/*
+ * Where addr's leaf hangs; NULL if no node on the way exists (and create is 0).  The word there is the
+ * leaf's address with its size class in the low bits (leaves are aligned to 32 bytes at least), so a
+ * lookup finds the entry it wants without waiting for the leaf's header: the two loads overlap.
+ */
+static uintptr_t *leaf_slot(uintptr_t addr, int create)
 {
     uintptr_t page = addr >> PAGE_SHIFT;
     void **mid = node_child(&top[page >> (2 * NODE_BITS)], create);
@@ -133,7 +137,19 @@ static struct leaf **leaf_slot(uintptr_t addr, int create)
     if (!mid)
         return NULL;
     void **bottom = node_child((void ***)&mid[(page >> NODE_BITS) & (NODE_ENTRIES - 1)], create);
-    return bottom ? (struct leaf **)&bottom[page & (NODE_ENTRIES - 1)] : NULL;
+    return bottom ? (uintptr_t *)&bottom[page & (NODE_ENTRIES - 1)] : NULL;
+}
+
+#define LEAF_TAG 31u
+
+static inline struct leaf *tagged_leaf(uintptr_t v)
+{
+    return (struct leaf *)(v & ~(uintptr_t)LEAF_TAG);
+}
+
+static inline size_t tagged_cap(uintptr_t v)
+{
+    return ((size_t)2 << (v & LEAF_TAG)) - 1;
 }
 
 /* ---- leaves ---- */
@@ -168,15 +184,15 @@ static inline size_t leaf_fill(size_t cap)
     return cap == LEAF_MAX_CAP || cap < 4 ? cap : cap - cap / 4;
 }
 
-/* Index of offset's entry, or cap if absent. */
-static size_t leaf_find(const struct leaf *l, uintptr_t offset)
+/* Index of offset's entry in leaf l of capacity cap, or cap if absent. */
+static size_t leaf_find(const struct leaf *l, size_t cap, uintptr_t offset)
 {
-    size_t i = home(offset, l->cap);
+    size_t i = home(offset, cap);
 
-    for (size_t k = 0; k < l->cap && l->e[i].key; k++, i = next(i, l->cap))
+    for (size_t k = 0; k < cap && l->e[i].key; k++, i = next(i, cap))
         if (ENTRY_OFFSET(l->e[i].key) == offset)
             return i;
-    return l->cap;
+    return cap;
 }
 
 /* Put an entry whose offset is not in the leaf, which has room. */
@@ -216,7 +232,7 @@ static void leaf_release(struct live_shard *sh, struct leaf *l)
 }
 
 /* A new leaf for page, listed in its shard and hung in the tree at *slot. */
-static struct leaf *leaf_add(struct live_shard *sh, struct leaf **slot, uintptr_t page)
+static struct leaf *leaf_add(struct live_shard *sh, uintptr_t *slot, uintptr_t page)
 {
     if (sh->nleaves == sh->leaves_cap) {
         size_t want = sh->leaves_cap ? sh->leaves_cap * 2 : 64;
@@ -233,23 +249,23 @@ static struct leaf *leaf_add(struct live_shard *sh, struct leaf **slot, uintptr_
     if (!l)
         return NULL;
     sh->leaves[sh->nleaves++] = l;
-    __atomic_store_n(slot, l, __ATOMIC_RELEASE);
+    __atomic_store_n(slot, (uintptr_t)l | (uintptr_t)leaf_class(1), __ATOMIC_RELEASE);
     return l;
 }
 
 /* Unhang and unlist an empty leaf. */
-static void leaf_drop(struct live_shard *sh, struct leaf **slot, struct leaf *l)
+static void leaf_drop(struct live_shard *sh, uintptr_t *slot, struct leaf *l)
 {
     struct leaf *last = sh->leaves[--sh->nleaves];
 
     sh->leaves[l->index] = last;
     last->index = l->index;
-    __atomic_store_n(slot, NULL, __ATOMIC_RELEASE);
+    __atomic_store_n(slot, 0, __ATOMIC_RELEASE);
     leaf_release(sh, l);
 }
 
 /* The leaf at *slot, doubled; NULL (the old one kept) when it is the largest or out of memory. */
-static struct leaf *leaf_grow(struct live_shard *sh, struct leaf **slot, struct leaf *old)
+static struct leaf *leaf_grow(struct live_shard *sh, uintptr_t *slot, struct leaf *old)
 {
     struct leaf *l = old->cap < LEAF_MAX_CAP ? leaf_new(sh, old->page, (size_t)old->cap * 2 + 1, old->index) : NULL;
 
@@ -260,14 +276,14 @@ static struct leaf *leaf_grow(struct live_shard *sh, struct leaf **slot, struct 
             leaf_place(l, &old->e[i]);
     l->count = old->count;
     sh->leaves[l->index] = l;
-    __atomic_store_n(slot, l, __ATOMIC_RELEASE);
+    __atomic_store_n(slot, (uintptr_t)l | (uintptr_t)leaf_class(l->cap), __ATOMIC_RELEASE);
     leaf_release(sh, old);
     return l;
 }
 
-static void entry_to_block(const struct leaf *l, const struct entry *e, struct live_block *out)
+static void entry_to_block(uintptr_t page, const struct entry *e, struct live_block *out)
 {
-    out->addr = l->page + ENTRY_OFFSET(e->key);
+    out->addr = page + ENTRY_OFFSET(e->key);
     out->size = ENTRY_SIZE(e->key);
     out->site = e->site;
     out->birth = e->birth;
@@ -281,11 +297,13 @@ void live_prefetch(uintptr_t addr)
        just prefetches the wrong line. */
     if (addr >= ADDR_LIMIT)
         return;
-    struct leaf **slot = leaf_slot(addr, 0);
-    const struct leaf *l = slot ? __atomic_load_n(slot, __ATOMIC_RELAXED) : NULL;
+    uintptr_t *slot = leaf_slot(addr, 0);
+    uintptr_t v = slot ? __atomic_load_n(slot, __ATOMIC_RELAXED) : 0;
 
-    if (l)
-        __builtin_prefetch(&l->e[home(addr & PAGE_MASK, __atomic_load_n(&l->cap, __ATOMIC_RELAXED))], 1);
+    if (v) {
+        __builtin_prefetch(tagged_leaf(v), 1);
+        __builtin_prefetch(&tagged_leaf(v)->e[home(addr & PAGE_MASK, tagged_cap(v))], 1);
+    }
 }
 
 int live_insert(uintptr_t addr, uint64_t size, uint32_t site, uint32_t birth,
@@ -299,18 +317,20 @@ int live_insert(uintptr_t addr, uint64_t size, uint32_t site, uint32_t birth,
     int rc = -1;
 
     pthread_mutex_lock(&sh->mutex);
-    struct leaf **slot = leaf_slot(addr, 1);
-    struct leaf *l = slot ? *slot : NULL;
-    if (slot && !l)
-        l = leaf_add(sh, slot, addr & ~PAGE_MASK);
+    uintptr_t *slot = leaf_slot(addr, 1);
+    uintptr_t v = slot ? *slot : 0;
+    struct leaf *l = tagged_leaf(v);
+    size_t cap = tagged_cap(v);
+    if (slot && !l && (l = leaf_add(sh, slot, addr & ~PAGE_MASK)))
+        cap = l->cap;
     if (l) {
-        size_t i = leaf_find(l, offset);
-        if (i < l->cap) {
+        size_t i = leaf_find(l, cap, offset);
+        if (i < cap) {
             if (replaced)
-                entry_to_block(l, &l->e[i], replaced);
+                entry_to_block(addr & ~PAGE_MASK, &l->e[i], replaced);
             l->e[i] = e;
             rc = 1;
-        } else if ((size_t)l->count + 1 <= leaf_fill(l->cap) || (l = leaf_grow(sh, slot, l))) {
+        } else if ((size_t)l->count + 1 <= leaf_fill(cap) || (l = leaf_grow(sh, slot, l))) {
             leaf_place(l, &e);
             l->count++;
             shard_count_add(sh, 1);
@@ -332,20 +352,22 @@ int live_remove(uintptr_t addr, struct live_block *out)
     int found = 0;
 
     pthread_mutex_lock(&sh->mutex);
-    struct leaf **slot = leaf_slot(addr, 0);
-    struct leaf *l = slot ? *slot : NULL;
-    size_t i = l ? leaf_find(l, offset) : 0;
-    if (l && i < l->cap) {
+    uintptr_t *slot = leaf_slot(addr, 0);
+    uintptr_t v = slot ? *slot : 0;
+    struct leaf *l = tagged_leaf(v);
+    size_t cap = tagged_cap(v);
+    size_t i = l ? leaf_find(l, cap, offset) : 0;
+    if (l && i < cap) {
         found = 1;
         if (out)
-            entry_to_block(l, &l->e[i], out);
+            entry_to_block(addr & ~PAGE_MASK, &l->e[i], out);
         /* Backward-shift deletion: pull later members of the chain into the hole. */
         size_t hole = i, j = i;
         for (;;) {
-            j = next(j, l->cap);
+            j = next(j, cap);
             if (!l->e[j].key || j == i)
                 break;
-            size_t h = home(ENTRY_OFFSET(l->e[j].key), l->cap);
+            size_t h = home(ENTRY_OFFSET(l->e[j].key), cap);
             /* Move j into the hole unless its home lies cyclically in (hole, j]. */
             int stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
             if (!stays) {
@@ -357,7 +379,7 @@ int live_remove(uintptr_t addr, struct live_block *out)
         shard_count_add(sh, -1);
         if (live_filter_on)
             filter_add(addr, -1);
-        if (--l->count == 0 && l->cap == 1)
+        if (--l->count == 0 && cap == 1)
             leaf_drop(sh, slot, l);
     }
     pthread_mutex_unlock(&sh->mutex);
@@ -372,13 +394,15 @@ int live_lookup(uintptr_t addr, struct live_block *out)
     int found = 0;
 
     pthread_mutex_lock(&sh->mutex);
-    struct leaf **slot = leaf_slot(addr, 0);
-    struct leaf *l = slot ? *slot : NULL;
-    size_t i = l ? leaf_find(l, addr & PAGE_MASK) : 0;
-    if (l && i < l->cap) {
+    uintptr_t *slot = leaf_slot(addr, 0);
+    uintptr_t v = slot ? *slot : 0;
+    struct leaf *l = tagged_leaf(v);
+    size_t cap = tagged_cap(v);
+    size_t i = l ? leaf_find(l, cap, addr & PAGE_MASK) : 0;
+    if (l && i < cap) {
         found = 1;
         if (out)
-            entry_to_block(l, &l->e[i], out);
+            entry_to_block(addr & ~PAGE_MASK, &l->e[i], out);
     }
     pthread_mutex_unlock(&sh->mutex);
     return found;
@@ -402,7 +426,7 @@ static size_t copy_shard_locked(const struct live_shard *sh, struct live_block *
         const struct leaf *l = sh->leaves[k];
         for (size_t i = 0; i < l->cap; i++)
             if (l->e[i].key)
-                entry_to_block(l, &l->e[i], &buf[n++]);
+                entry_to_block(l->page, &l->e[i], &buf[n++]);
     }
     return n;
 }
@@ -417,7 +441,7 @@ void live_filter_enable(void)
             const struct leaf *l = shards[s].leaves[k];
             for (size_t i = 0; i < l->cap; i++)
                 if (l->e[i].key) {
-                    entry_to_block(l, &l->e[i], &b);
+                    entry_to_block(l->page, &l->e[i], &b);
                     filter_add(b.addr, 1);
                 }
         }
