@@ -20,7 +20,9 @@
  *    first its header: capacities 1, 3, 7, ... 1023 (enough for a page of
  *    8-byte-aligned blocks).  It doubles at 3/4 full; a leaf of a page that
  *    held one block at most (a large block) is released when it empties, so
- *    pages of freed mmap'd chunks do not accumulate.
+ *    pages of freed mmap'd chunks do not accumulate.  The tree holds a
+ *    leaf's address with its size class in the low bits, so a lookup
+ *    computes the entry's address without first loading the header.
  *  - A page belongs to one of LIVE_SHARDS shards by a hash of its address;
  *    the shard's mutex guards its leaves and their entries, and it lists
  *    them for copying.  Leaves are recycled within their shard, never
@@ -205,7 +207,7 @@ static void leaf_place(struct leaf *l, const struct entry *e)
     l->e[i] = *e;
 }
 
-/* A zeroed leaf of capacity cap (2^k - 1), from the shard's spares or new; listed in the shard. */
+/* A zeroed leaf of capacity cap (2^k - 1), from the shard's spares or new (its caller lists it). */
 static struct leaf *leaf_new(struct live_shard *sh, uintptr_t page, size_t cap, uint32_t index)
 {
     int cls = leaf_class(cap);
