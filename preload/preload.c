@@ -533,6 +533,7 @@ static void fork_parent(void) { engine_fork_parent(); }
 static void fork_child(void)
 {
     engine_fork_child();
+    sysmon_fork_child();
     __atomic_store_n(&sysmon_pending, 1, __ATOMIC_RELEASE);
 }
 

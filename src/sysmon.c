@@ -81,39 +81,53 @@ static void frame_name(uintptr_t pc, char *buf, size_t len)
     }
 }
 
-static void print_top_sites(void)
+/* A site's heap in use, as it was when a summary's snapshot was taken. */
+struct top_site {
+    const struct site *site;
+    int64_t bytes, objects;
+};
+
+/* The SUMMARY_TOP sites holding the most heap now, largest first; how many. */
+static int collect_top_sites(struct top_site top[SUMMARY_TOP])
 {
-    struct site *top[SUMMARY_TOP] = { 0 };
     uint32_t n = site_count();
+    int count = 0;
 
     for (uint32_t id = 0; id < n; id++) {
         struct site *s = site_by_id(id);
-        if (!s || site_kind(s) != SITE_HEAP || atomic_load(&s->inuse_space) <= 0)
+        int64_t bytes = s && site_kind(s) == SITE_HEAP ? atomic_load(&s->inuse_space) : 0;
+        if (bytes <= 0)
             continue;
         for (int i = 0; i < SUMMARY_TOP; i++) {
-            if (!top[i] || atomic_load(&s->inuse_space) > atomic_load(&top[i]->inuse_space)) {
+            if (i == count || bytes > top[i].bytes) {
                 memmove(&top[i + 1], &top[i], (size_t)(SUMMARY_TOP - i - 1) * sizeof top[0]);
-                top[i] = s;
+                top[i] = (struct top_site){ s, bytes, atomic_load(&s->inuse_objects) };
+                if (count < SUMMARY_TOP)
+                    count++;
                 break;
             }
         }
     }
-    if (!top[0])
+    return count;
+}
+
+static void print_top_sites(const struct top_site *top, int count)
+{
+    if (count == 0)
         return;
     sysmon_log("  top sites by inuse_space:");
-    for (int i = 0; i < SUMMARY_TOP && top[i]; i++) {
+    for (int i = 0; i < count; i++) {
         char frames[512] = "", name[160], b[32], c[32];
         size_t used = 0;
-        for (int f = 0; f < top[i]->depth && f < SUMMARY_FRAMES; f++) {
-            frame_name(top[i]->pcs[f], name, sizeof name);
+        for (int f = 0; f < top[i].site->depth && f < SUMMARY_FRAMES; f++) {
+            frame_name(top[i].site->pcs[f], name, sizeof name);
             used += (size_t)snprintf(frames + used, sizeof frames - used, "%s%s",
                                      f ? " <- " : "", name);
             if (used >= sizeof frames)
                 break;
         }
-        sysmon_log("    %10s in %s blocks  %s",
-                   format_bytes((uint64_t)atomic_load(&top[i]->inuse_space), b, sizeof b),
-                   format_count((uint64_t)atomic_load(&top[i]->inuse_objects), c, sizeof c), frames);
+        sysmon_log("    %10s in %s blocks  %s", format_bytes((uint64_t)top[i].bytes, b, sizeof b),
+                   format_count((uint64_t)top[i].objects, c, sizeof c), frames);
     }
 }
 
@@ -222,17 +236,34 @@ static void print_rss(const struct dump_result *r)
     }
 }
 
+/* Held by a snapshot from its dump to its last line, and by the exit dump: a program that exits while
+   a snapshot is being reported waits for the report instead of cutting it short. */
+static pthread_mutex_t report_mutex = PTHREAD_MUTEX_INITIALIZER;
+static void report_snapshot(int sig);
+static void final_dump(void);
+
 static void snapshot(int sig)
+{
+    pthread_mutex_lock(&report_mutex);
+    report_snapshot(sig);
+    pthread_mutex_unlock(&report_mutex);
+}
+
+static void report_snapshot(int sig)
 {
     static struct dump_result r;
     char b1[32], b2[32], b3[32], c1[32], c2[32];
     struct engine_totals t;
+    struct top_site top[SUMMARY_TOP];
 
+    /* The summary's figures are read with the dump's, not after: once the dump file exists, whoever
+       waited for it may let the program free what it held. */
+    engine_totals(&t);
+    int ntop = collect_top_sites(top);
     if (engine_write_dump(DUMP_REASON_SIGNAL, sig, &r) != 0) {
         sysmon_log("snapshot on signal %d not written: %s", sig, r.path);
         return;
     }
-    engine_totals(&t);
     sysmon_log("snapshot on signal %d -> %s", sig, r.path);
     print_rss(&r);
     sysmon_log("  heap in use: %s in %s blocks at %u sites (%s in %s blocks allocated so far); "
@@ -241,7 +272,7 @@ static void snapshot(int sig)
                t.sites, format_bytes(t.alloc_space, b2, sizeof b2),
                format_count(t.alloc_objects, c2, sizeof c2), format_bytes(t.mapped_bytes, b3, sizeof b3),
                (unsigned long long)t.mapped_regions);
-    print_top_sites();
+    print_top_sites(top, ntop);
     print_leaks("now", &r);
 }
 
@@ -557,7 +588,19 @@ void sysmon_restart_in_child(void)
         start_thread();
 }
 
+void sysmon_fork_child(void)
+{
+    pthread_mutex_init(&report_mutex, NULL);    /* the background thread may have held it at the fork */
+}
+
 void sysmon_final_dump(void)
+{
+    pthread_mutex_lock(&report_mutex);
+    final_dump();
+    pthread_mutex_unlock(&report_mutex);
+}
+
+static void final_dump(void)
 {
     static struct dump_result r;
     char b[32], c[32], d[32];

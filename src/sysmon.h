@@ -15,6 +15,8 @@ int sysmon_start(void);
 void sysmon_restart_in_child(void);
 /* Write the exit dump and its one-line notice. */
 void sysmon_final_dump(void);
+/* In a fork child, before anything else: state the background thread may have held at the fork. */
+void sysmon_fork_child(void);
 /*
  * The program is installing its own disposition for sig (through sigaction
  * or signal).  If leakscope uses sig, the program gets it: leakscope moves
