@@ -41,7 +41,7 @@ size_t live_count(void);
 /*
  * Sampling mode: from now on keep a filter that answers "not tracked" without
  * a lock for most addresses that are not (the frees of blocks that were not
- * sampled): a count of tracked blocks per 4,096 address-hash buckets (16 KiB:
+ * sampled): a count of tracked blocks per 4,096 buckets of page-address hash (16 KiB:
  * it stays in the first-level cache).  A bucket's top bits are its shard's, so
  * the shard lock serialises its writers; readers load it without a lock, which
  * is safe because a block's insertion happens before anyone can free it.
@@ -65,11 +65,11 @@ static inline size_t live_shard_index(uintptr_t addr)
     return (size_t)(live_addr_hash(addr & ~(uintptr_t)4095) >> (64 - LIVE_SHARD_BITS));
 }
 
-/* The shard's bits, then the address's own hash's. */
+/* The top bits of the page's hash: its first bits are the shard's.  One bucket per page at most, which
+   costs no precision that matters: a page holding a sampled block is rare, and buckets are shared anyway. */
 static inline size_t live_filter_bucket(uintptr_t addr)
 {
-    return live_shard_index(addr) << (LIVE_FILTER_BITS - LIVE_SHARD_BITS) |
-           (size_t)(live_addr_hash(addr) >> (64 - LIVE_FILTER_BITS + LIVE_SHARD_BITS));
+    return (size_t)(live_addr_hash(addr & ~(uintptr_t)4095) >> (64 - LIVE_FILTER_BITS));
 }
 
 /* 0: addr is certainly not in the table.  Inline, so that the free of an unsampled block costs only
