@@ -22,7 +22,8 @@ void *meta_alloc_lasting(size_t size);
 void *meta_map(size_t size);               /* page-granular zeroed mapping, NULL on failure */
 size_t meta_map_size(size_t size);         /* what meta_map(size) really maps: whole pages */
 /* The same, every page faulted in by the one mmap call (MAP_POPULATE): for a table about to be written
-   all over, as a live-table shard is when it grows.  Half the cost of faulting page by page. */
+   all over, as a grown rule table or site front, or the scan's copies.  Half the cost of faulting page
+   by page. */
 void *meta_map_filled(size_t size);
 void meta_unmap(void *ptr, size_t size);
 

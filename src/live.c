@@ -435,17 +435,13 @@ static size_t copy_shard_locked(const struct live_shard *sh, struct live_block *
 
 void live_filter_enable(void)
 {
-    struct live_block b;
-
     live_lock_all();
     for (int s = 0; s < LIVE_SHARDS; s++)
         for (size_t k = 0; k < shards[s].nleaves; k++) {
             const struct leaf *l = shards[s].leaves[k];
             for (size_t i = 0; i < l->cap; i++)
-                if (l->e[i].key) {
-                    entry_to_block(l->page, &l->e[i], &b);
-                    filter_add(b.addr, 1);
-                }
+                if (l->e[i].key)
+                    filter_add(l->page + ENTRY_OFFSET(l->e[i].key), 1);
         }
     live_filter_on = 1;
     live_unlock_all(0);
