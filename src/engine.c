@@ -728,7 +728,7 @@ void engine_fork_parent(void)
 {
     meta_unlock_after_fork(0);
     timeline_unlock_after_fork(0);
-    live_unlock_all(0);
+    live_unlock_all();
     sites_unlock_after_fork(0);
     regions_unlock(0);
     pthread_mutex_unlock(&dump_mutex);
@@ -738,7 +738,7 @@ void engine_fork_child(void)
 {
     meta_unlock_after_fork(1);
     timeline_unlock_after_fork(1);
-    live_unlock_all(1);
+    live_unlock_all();
     sites_unlock_after_fork(1);
     regions_unlock(1);
     pthread_mutex_init(&dump_mutex, NULL);

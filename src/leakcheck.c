@@ -406,7 +406,7 @@ int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, int stop_method
     out->time_unix_ns = now_ns(CLOCK_REALTIME);
     int64_t stop_started = now_ns(CLOCK_MONOTONIC);
     if (world_stop(&world, skip_tid, STOP_TIMEOUT_MS, stop_method) != 0) {
-        live_unlock_all(0);
+        live_unlock_all();
         regions_unlock(0);
         meta_registry_unlock();
         meta_unmap(segs.items, segs.capacity * sizeof *segs.items);
@@ -423,7 +423,7 @@ int leakcheck_run(int scanner_is_program_thread, pid_t skip_tid, int stop_method
         rc = scan_frozen(&f, out);
     world_resume(&world);
     out->pause_ns = now_ns(CLOCK_MONOTONIC) - stop_started;
-    live_unlock_all(0);
+    live_unlock_all();
     regions_unlock(0);
     meta_registry_unlock();
     meta_unmap(segs.items, segs.capacity * sizeof *segs.items);

@@ -90,8 +90,11 @@ size_t live_copy_shard(int shard, struct live_block **buf, size_t *cap);
 /* Every block, copied while the caller holds all shard locks (live_lock_all). */
 size_t live_copy_locked(struct live_block **buf, size_t *cap);
 
-/* All shard locks, in shard order: for fork() and for the scan's stopped world. */
+/*
+ * All shard locks, in shard order: for fork() (the child, holding them as its
+ * parent did, releases them the same way) and for the scan's stopped world.
+ */
 void live_lock_all(void);
-void live_unlock_all(int reinitialise);
+void live_unlock_all(void);
 
 #endif
