@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -167,6 +168,64 @@ Test(live, a_page_full_of_blocks_keeps_every_one)
         if (k % 2)
             cr_assert_eq(b.site, (uint32_t)off);
     }
+}
+
+/* Four threads insert and remove blocks interleaved on the same eight pages, so they share shard locks
+   and grow the same pages' tables; every block a thread left in must be there, and no other. */
+enum { CHURN_THREADS = 4, CHURN_PAGES = 8, CHURN_SLOTS = CHURN_PAGES * 4096 / 16 / CHURN_THREADS };
+static const uintptr_t churn_base = 0x6000000000;
+
+static uintptr_t churn_addr(uintptr_t t, unsigned k)
+{
+    return churn_base + ((uintptr_t)k * CHURN_THREADS + t) * 16;
+}
+
+static void *churn_thread(void *arg)
+{
+    uintptr_t t = (uintptr_t)arg;
+    unsigned char *present = calloc(CHURN_SLOTS, 1);
+    unsigned seed = (unsigned)t + 1;
+
+    for (int i = 0; i < 300000; i++) {
+        seed = seed * 1103515245 + 12345;
+        unsigned k = (seed >> 8) % CHURN_SLOTS;
+        if (present[k]) {
+            if (live_remove(churn_addr(t, k), NULL) != 1)
+                return (void *)1;
+        } else if (live_insert(churn_addr(t, k), k, (uint32_t)t, 0, NULL) != 0) {
+            return (void *)1;
+        }
+        present[k] ^= 1;
+    }
+    return present;
+}
+
+Test(live, threads_sharing_pages_keep_each_others_blocks)
+{
+    pthread_t tid[CHURN_THREADS];
+    unsigned char *present[CHURN_THREADS];
+    size_t expected = 0;
+
+    for (uintptr_t t = 0; t < CHURN_THREADS; t++)
+        cr_assert_eq(pthread_create(&tid[t], NULL, churn_thread, (void *)t), 0);
+    for (int t = 0; t < CHURN_THREADS; t++) {
+        void *r;
+        pthread_join(tid[t], &r);
+        cr_assert_neq(r, (void *)1, "thread %d found its table out of step", t);
+        present[t] = r;
+    }
+    for (uintptr_t t = 0; t < CHURN_THREADS; t++) {
+        for (unsigned k = 0; k < CHURN_SLOTS; k++) {
+            struct live_block b;
+            int found = live_lookup(churn_addr(t, k), &b);
+            cr_assert_eq(found, present[t][k], "thread %lu block %u: found=%d", (unsigned long)t, k, found);
+            if (found)
+                cr_assert(b.size == k && b.site == t, "thread %lu block %u holds another's entry", (unsigned long)t, k);
+            expected += present[t][k];
+        }
+        free(present[t]);
+    }
+    cr_assert_eq(live_count(), expected);
 }
 
 /* Pages far apart (other branches of the page tree), the highest user page, and beyond it. */
