@@ -411,8 +411,11 @@ void engine_scavenge(int64_t *rss_before, int64_t *rss_after)
 
 void engine_sample(struct process_sample *out)
 {
+    struct engine_totals t;
+
+    engine_totals(&t);
     timeline_sample(engine_uptime_ns(), (int64_t)atomic_load(&madv_free.bytes),
-                    (int64_t)atomic_load(&madv_dontneed.bytes), out);
+                    (int64_t)atomic_load(&madv_dontneed.bytes), t.alloc_objects - t.inuse_objects, out);
 }
 
 /* Resident bytes of the program's own anonymous mappings (mincore, page by page). */

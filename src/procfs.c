@@ -80,15 +80,33 @@ static int64_t now_ns(void)
 }
 
 static struct mallinfo2 last_mallinfo;
-static int64_t mallinfo_next_ns, mallinfo_cost_ns = -1;
+static int64_t mallinfo_cost_ns = -1;
+static struct mallinfo_pace pace = { -1, -1, -1, 0 };
+
+int mallinfo_walk_due(struct mallinfo_pace *p, int64_t now, uint64_t frees)
+{
+    int64_t interval = p->last_sample_ns < 0 ? 0 : now - p->last_sample_ns;
+    uint64_t freed = frees > p->last_sample_frees ? frees - p->last_sample_frees : 0;
+    int busy = interval > 0 && (double)freed * 1e9 / (double)interval > MALLINFO_BUSY_FREES;
+
+    p->last_sample_ns = now;
+    p->last_sample_frees = frees;
+    if (p->last_walk_ns < 0)
+        return !busy;
+    int64_t since = now - p->last_walk_ns, wait = p->last_cost_ns * 100;
+    if (since < (wait > 1000000000 ? wait : 1000000000))
+        return 0;
+    return !busy || since >= MALLINFO_BUSY_WAIT_NS;
+}
 
 static struct mallinfo2 fresh_mallinfo(void)
 {
     int64_t start = now_ns();
     last_mallinfo = mallinfo2();
-    int64_t cost = now_ns() - start, wait = cost * 100;
+    int64_t cost = now_ns() - start;
     mallinfo_cost_ns = cost;
-    mallinfo_next_ns = start + (wait > 1000000000 ? wait : 1000000000);
+    pace.last_walk_ns = start;
+    pace.last_cost_ns = cost;
     return last_mallinfo;
 }
 
@@ -177,6 +195,8 @@ void proc_memory_read_within(struct proc_memory *m, int64_t limit_ns)
     if (rc == 0) {
         last_mallinfo = walk.mi;
         mallinfo_cost_ns = walk.ns;
+        pace.last_walk_ns = start;
+        pace.last_cost_ns = walk.ns;
         read_proc(m, walk.mi, 1);
         return;
     }
@@ -184,10 +204,10 @@ void proc_memory_read_within(struct proc_memory *m, int64_t limit_ns)
     m->mallinfo_abandoned_ns = now_ns() - start;
 }
 
-void proc_memory_sample(struct proc_memory *m)
+void proc_memory_sample(struct proc_memory *m, uint64_t frees)
 {
     int64_t now = now_ns();
-    read_proc(m, now >= mallinfo_next_ns ? fresh_mallinfo() : last_mallinfo, now >= rollup_next_ns);
+    read_proc(m, mallinfo_walk_due(&pace, now, frees) ? fresh_mallinfo() : last_mallinfo, now >= rollup_next_ns);
 }
 
 void proc_memory_read_without_malloc(struct proc_memory *m)

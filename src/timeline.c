@@ -63,14 +63,14 @@ static void push_site(struct series *s, const struct site_sample *sample)
     }
 }
 
-void timeline_sample(int64_t time_ns, int64_t madv_free_bytes, int64_t madv_dontneed_bytes,
+void timeline_sample(int64_t time_ns, int64_t madv_free_bytes, int64_t madv_dontneed_bytes, uint64_t frees,
                      struct process_sample *out)
 {
     struct proc_memory m;
     struct process_sample p = { .time_ns = time_ns };
     uint32_t nsites = site_count();
 
-    proc_memory_sample(&m);
+    proc_memory_sample(&m, frees);
     p.rss = m.rss;
     p.anon = m.anon;
     p.lazy_free = m.lazy_free;

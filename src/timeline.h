@@ -30,8 +30,8 @@ _Static_assert(sizeof(struct process_sample) == PROCESS_SAMPLE_FIELDS * sizeof(i
 #define SERIES_MAX_SITES 4096
 #define SERIES_MIN_BYTES (64 * 1024)
 
-/* Take one sample of everything now (the background thread's tick). */
-void timeline_sample(int64_t time_ns, int64_t madv_free_bytes, int64_t madv_dontneed_bytes,
+/* Take one sample of everything now (the background thread's tick); frees: blocks freed so far. */
+void timeline_sample(int64_t time_ns, int64_t madv_free_bytes, int64_t madv_dontneed_bytes, uint64_t frees,
                      struct process_sample *out);
 
 /* The process samples, oldest first; returns how many (at most max). */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "procfs.h"
 #include "rss.h"
 #include "rssreport.h"
 
@@ -110,6 +111,49 @@ Test(decomposition, trimmed_free_memory_is_not_counted_as_resident)
     rss_decompose(&in, &b);
     cr_assert_leq(b.allocator_retained, 2 << 20);
     cr_assert_eq(b.other, 0);
+}
+
+/* ---- when the background thread asks malloc (mallinfo2 walks every free chunk) ---- */
+
+#define SEC 1000000000LL
+
+Test(mallinfo_pace, a_quiet_program_is_walked_each_second)
+{
+    struct mallinfo_pace p = { -1, -1, -1, 0 };
+
+    cr_assert(mallinfo_walk_due(&p, 0, 0), "the first sample walks");
+    p.last_walk_ns = 0, p.last_cost_ns = 100000;
+    cr_assert_not(mallinfo_walk_due(&p, SEC / 2, 1000), "not twice a second");
+    cr_assert(mallinfo_walk_due(&p, SEC, 2000));
+}
+
+Test(mallinfo_pace, a_slow_walk_waits_a_hundred_times_its_cost)
+{
+    struct mallinfo_pace p = { 0, 50000000, 0, 0 };          /* the last walk took 50 ms */
+
+    cr_assert_not(mallinfo_walk_due(&p, 1 * SEC, 10));
+    cr_assert_not(mallinfo_walk_due(&p, 4 * SEC, 20));
+    cr_assert(mallinfo_walk_due(&p, 5 * SEC, 30));
+}
+
+Test(mallinfo_pace, a_burst_of_frees_is_not_walked_until_it_ends)
+{
+    struct mallinfo_pace p = { 0, 100000, 0, 0 };
+
+    cr_assert_not(mallinfo_walk_due(&p, 1 * SEC, 1000000), "a million frees in the last second");
+    cr_assert_not(mallinfo_walk_due(&p, 2 * SEC, 1200000), "200,000 in the last");
+    cr_assert(mallinfo_walk_due(&p, 3 * SEC, 1250000), "50,000 in the last: quiet enough");
+}
+
+Test(mallinfo_pace, a_program_always_freeing_is_walked_every_ten_seconds)
+{
+    struct mallinfo_pace p = { 0, 100000, 0, 0 };
+    int64_t walked_at = -1;
+
+    for (int64_t t = 1; t <= 10 && walked_at < 0; t++)
+        if (mallinfo_walk_due(&p, t * SEC, (uint64_t)t * 1000000))
+            walked_at = t;
+    cr_assert_eq(walked_at, MALLINFO_BUSY_WAIT_NS / SEC);
 }
 
 /* ---- malloc's figures at exit ---- */
