@@ -36,7 +36,7 @@
 static sem_t wake;
 static sem_t started;          /* posted once the thread has said who it is */
 static volatile sig_atomic_t pending_signal, pending_scavenge;
-static int thread_started;
+static int thread_started, thread_known;
 
 void sysmon_log(const char *fmt, ...)
 {
@@ -377,6 +377,7 @@ static void *sysmon_main(void *arg)
 
     (void)arg;
     engine_guard = 1;                 /* nothing this thread allocates is the program's */
+    pthread_setname_np(pthread_self(), "leakscope");
     engine_set_service_thread(world_gettid());
     sem_post(&started);
     sigfillset(&all);
@@ -452,18 +453,32 @@ static void handle(int sig, void (*handler)(int), const char *what)
         sysmon_log("cannot handle signal %d (%s); %s on signal are off", sig, strerror(errno), what);
 }
 
+/*
+ * The program goes on at once: waiting for a new thread to be scheduled cost
+ * every process 0.3-1 ms at start.  The thread names itself and says its tid;
+ * only a scan from another thread (the exit dump's) needs that, and waits for it.
+ */
 static int start_thread(void)
 {
     pthread_t tid;
+
+    sem_init(&started, 0, 0);
+    thread_known = 0;
     int rc = service_thread_start(&tid, 256 * 1024, sysmon_main, NULL);
     if (rc != 0)
         return -rc;
-    /* Wait until its tid is known: a scan must never try to stop leakscope's own thread. */
-    while (sem_wait(&started) != 0)
-        ;
-    pthread_setname_np(tid, "leakscope");
     thread_started = 1;
     return 0;
+}
+
+/* Before a scan from another thread: a scan must never try to stop leakscope's own thread. */
+static void await_thread_known(void)
+{
+    if (!thread_started || thread_known)
+        return;
+    while (sem_wait(&started) != 0)
+        ;
+    thread_known = 1;
 }
 
 static int snapshot_signal, scavenge_signal;
@@ -566,7 +581,6 @@ int sysmon_start(void)
     int sig = engine_options()->signal;
 
     sem_init(&wake, 0, 0);
-    sem_init(&started, 0, 0);
     if (engine_options()->crash_dumps)
         install_crash_handlers();
     snapshot_signal = sig > 0 ? sig : 0;
@@ -595,6 +609,7 @@ void sysmon_fork_child(void)
 
 void sysmon_final_dump(void)
 {
+    await_thread_known();
     pthread_mutex_lock(&report_mutex);
     final_dump();
     pthread_mutex_unlock(&report_mutex);
