@@ -604,6 +604,9 @@ void sysmon_restart_in_child(void)
 
 void sysmon_fork_child(void)
 {
+    /* The parent's thread may not have said its tid yet, and the child has no such thread to wait
+       for (the one it starts later re-arms the wait): its exit dump must not wait on the copy. */
+    thread_known = 1;
     pthread_mutex_init(&report_mutex, NULL);    /* the background thread may have held it at the fork */
 }
 

@@ -166,6 +166,23 @@ Test(preload, threads_record_every_block_exactly)
     untrace(&t);
 }
 
+/* A child forked before the background thread said its tid, exiting without allocating, must not
+   wait for that thread at exit (it hung 21 times in 30 when it did). */
+Test(preload, child_forked_at_start_exits_at_once, .timeout = 60)
+{
+    char *dir = make_temp_dir();
+    char *argv[] = { PROG("forker"), "at-start", NULL };
+    const char *env[] = { "LEAKSCOPE_QUIET=1", NULL };
+
+    for (int i = 0; i < 20; i++) {
+        struct proc_result r = run_program(argv, env, 1, dir);
+        cr_assert_eq(r.exit_code, 0, "run %d: exit %d", i, r.exit_code);
+        cr_assert_str_eq(r.out, "child exited 0\n", "run %d", i);
+        free_result(&r);
+    }
+    free(dir);
+}
+
 Test(preload, fork_child_writes_its_own_dump)
 {
     char *dir = make_temp_dir();
