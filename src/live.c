@@ -77,7 +77,8 @@ static struct live_shard shards[LIVE_SHARDS];
 
 /*
  * The shard lock is held for a few dozen instructions (a probe, sometimes a
- * leaf's growth), and with 64 shards two threads rarely want the same one:
+ * leaf's growth; once per megabyte of leaves, the mmap of a new metadata
+ * chunk), and with 64 shards two threads rarely want the same one:
  * a test-and-set lock released by a plain store, where a mutex's release is a
  * second locked instruction and two calls (pthread_mutex_lock and unlock were
  * 3.8% of python3's run).  A waiter spins briefly, then yields the CPU, so a
@@ -327,6 +328,15 @@ static struct leaf *leaf_grow(struct live_shard *sh, uintptr_t *slot, struct lea
     return l;
 }
 
+/* addr's page's leaf (NULL if it has none) and its capacity; *slot is where it hangs (NULL if no node). */
+static inline struct leaf *leaf_at(uintptr_t addr, int create, uintptr_t **slot, size_t *cap)
+{
+    *slot = leaf_slot(addr, create);
+    uintptr_t v = *slot ? **slot : 0;
+    *cap = tagged_cap(v);
+    return tagged_leaf(v);
+}
+
 static void entry_to_block(uintptr_t page, const struct entry *e, struct live_block *out)
 {
     out->addr = page + ENTRY_OFFSET(e->key);
@@ -363,10 +373,9 @@ int live_insert(uintptr_t addr, uint64_t size, uint32_t site, uint32_t birth,
     int rc = -1;
 
     shard_lock(sh);
-    uintptr_t *slot = leaf_slot(addr, 1);
-    uintptr_t v = slot ? *slot : 0;
-    struct leaf *l = tagged_leaf(v);
-    size_t cap = tagged_cap(v);
+    uintptr_t *slot;
+    size_t cap;
+    struct leaf *l = leaf_at(addr, 1, &slot, &cap);
     if (slot && !l && (l = leaf_add(sh, slot, addr & ~PAGE_MASK, first_cap(size))))
         cap = l->cap;
     if (l) {
@@ -398,10 +407,9 @@ int live_remove(uintptr_t addr, struct live_block *out)
     int found = 0;
 
     shard_lock(sh);
-    uintptr_t *slot = leaf_slot(addr, 0);
-    uintptr_t v = slot ? *slot : 0;
-    struct leaf *l = tagged_leaf(v);
-    size_t cap = tagged_cap(v);
+    uintptr_t *slot;
+    size_t cap;
+    struct leaf *l = leaf_at(addr, 0, &slot, &cap);
     size_t i = l ? leaf_find(l, cap, offset) : 0;
     if (l && i < cap) {
         found = 1;
@@ -440,10 +448,9 @@ int live_lookup(uintptr_t addr, struct live_block *out)
     int found = 0;
 
     shard_lock(sh);
-    uintptr_t *slot = leaf_slot(addr, 0);
-    uintptr_t v = slot ? *slot : 0;
-    struct leaf *l = tagged_leaf(v);
-    size_t cap = tagged_cap(v);
+    uintptr_t *slot;
+    size_t cap;
+    struct leaf *l = leaf_at(addr, 0, &slot, &cap);
     size_t i = l ? leaf_find(l, cap, addr & PAGE_MASK) : 0;
     if (l && i < cap) {
         found = 1;

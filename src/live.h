@@ -4,7 +4,7 @@
  * Keyed by address; each entry records the requested size, the allocating
  * site and the block's birth time.  Filed by the heap page a block starts in
  * (a radix tree of pages, a small table per page: see live.c), the pages
- * sharded by a hash of their address, each shard under its own mutex.
+ * sharded by a hash of their address, each shard under its own lock.
  * 16 bytes per entry.
  */
 #ifndef LEAKSCOPE_LIVE_H
@@ -59,17 +59,23 @@ static inline uint64_t live_addr_hash(uintptr_t addr)
     return h ^ (h >> 31);
 }
 
+/* The hash of addr's page: its top bits choose the page's shard and, when sampling, its filter bucket. */
+static inline uint64_t live_page_hash(uintptr_t addr)
+{
+    return live_addr_hash(addr & ~(uintptr_t)4095);
+}
+
 /* The shard of addr's page. */
 static inline size_t live_shard_index(uintptr_t addr)
 {
-    return (size_t)(live_addr_hash(addr & ~(uintptr_t)4095) >> (64 - LIVE_SHARD_BITS));
+    return (size_t)(live_page_hash(addr) >> (64 - LIVE_SHARD_BITS));
 }
 
 /* The top bits of the page's hash: its first bits are the shard's.  One bucket per page at most, which
    costs no precision that matters: a page holding a sampled block is rare, and buckets are shared anyway. */
 static inline size_t live_filter_bucket(uintptr_t addr)
 {
-    return (size_t)(live_addr_hash(addr & ~(uintptr_t)4095) >> (64 - LIVE_FILTER_BITS));
+    return (size_t)(live_page_hash(addr) >> (64 - LIVE_FILTER_BITS));
 }
 
 /* 0: addr is certainly not in the table.  Inline, so that the free of an unsampled block costs only
