@@ -13,7 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static void **table;
+void **table;                     /* not static: the compiler must keep it (a static one only main reads
+                                     was kept in a register and dropped once dead: every block leaked) */
 
 static int snapshot_written(const char *dir, int pid)
 {
