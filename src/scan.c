@@ -87,29 +87,116 @@ size_t scan_page_slots_needed(const struct live_block *blocks, size_t count)
     return capacity;
 }
 
-static struct page_slot *page_slot(const struct scan_heap *h, uint64_t page)
+/* Where page's probe starts in the page index. */
+static inline size_t page_home(const struct scan_heap *h, uint64_t page)
+{
+    return page_hash(page) & (h->page_capacity - 1);
+}
+
+/* page's slot, or the empty slot where it would go, probing from slot i on. */
+static inline struct page_slot *page_probe(const struct scan_heap *h, size_t i, uint64_t page)
 {
     size_t mask = h->page_capacity - 1;
-    size_t i = page_hash(page) & mask;
 
     while (h->pages[i].page != 0 && h->pages[i].page != page + 1)
         i = (i + 1) & mask;
     return &h->pages[i];
 }
 
+static struct page_slot *page_slot(const struct scan_heap *h, uint64_t page)
+{
+    return page_probe(h, page_home(h, page), page);
+}
+
 void scan_index_pages(struct scan_heap *h)
 {
+    struct page_slot *slot = NULL;
+
     for (size_t i = 0; i < h->count; i++) {
-        uint64_t last = last_page(&h->blocks[i]);
-        for (uint64_t page = h->blocks[i].addr >> 12; page <= last; page++) {
-            struct page_slot *slot = page_slot(h, page);
+        uint64_t first = h->blocks[i].addr >> 12, last = last_page(&h->blocks[i]);
+        for (uint64_t page = first; page <= last; page++) {
+            if (!slot || slot->page != page + 1)        /* sorted: most blocks share the last one's page */
+                slot = page_slot(h, page);
             if (slot->page == 0) {
                 slot->page = page + 1;
                 slot->first = (uint32_t)i;
             }
             slot->count++;
+            if (page == first) {
+                unsigned granule = (unsigned)(h->blocks[i].addr & 4095) >> 4;
+                uint64_t bit = (uint64_t)1 << (granule & 63);
+                if (slot->starts[granule >> 6] & bit)
+                    slot->count |= PAGE_SLOT_SEARCH;
+                slot->starts[granule >> 6] |= bit;
+            }
         }
     }
+    for (size_t i = 0; i < h->page_capacity; i++) {
+        slot = &h->pages[i];
+        if (slot->page == 0 || (slot->count & PAGE_SLOT_SEARCH))
+            continue;
+        unsigned starting = 0;
+        for (unsigned k = 0; k < 4; k++)
+            starting += (unsigned)__builtin_popcountll(slot->starts[k]);
+        unsigned before = slot->count - starting;      /* 1 when a block begun on an earlier page reaches in */
+        for (unsigned k = 0; k < 4; k++) {             /* at most 1 + 3 * 64 */
+            slot->before[k] = (uint8_t)before;
+            before += (unsigned)__builtin_popcountll(slot->starts[k]);
+        }
+    }
+}
+
+/* last_start_at_or_below for a page whose start bits are ambiguous. */
+static __attribute__((noinline)) size_t search_page(const struct scan_heap *h, const struct page_slot *slot,
+                                                     uintptr_t addr)
+{
+    size_t lo = slot->first, hi = slot->first + (slot->count & ~PAGE_SLOT_SEARCH);
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (h->blocks[mid].addr <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo - slot->first;
+}
+
+/* Index of the last block of slot's page starting at or below addr (addr's granule included), or -1. */
+static inline long last_start_at_or_below(const struct scan_heap *h, const struct page_slot *slot,
+                                          uintptr_t addr)
+{
+    unsigned granule = (unsigned)(addr & 4095) >> 4, word = granule >> 6;
+    size_t n;
+
+    if (__builtin_expect(slot->count & PAGE_SLOT_SEARCH, 0))
+        n = search_page(h, slot, addr);
+    else
+        n = slot->before[word] +
+            (size_t)__builtin_popcountll(slot->starts[word] & (~(uint64_t)0 >> (63 - (granule & 63))));
+    return n ? (long)(slot->first + n - 1) : -1;
+}
+
+/* Whether block i (from last_start_at_or_below) or the one before it covers addr: its index, or -1. */
+static inline long covering(const struct scan_heap *h, const struct page_slot *slot, long i, uintptr_t addr,
+                            int *interior)
+{
+    const struct live_block *b = &h->blocks[i];
+
+    if (addr < b->addr) {                     /* a block not 16-aligned starts past addr in its granule: */
+        if (i == (long)slot->first)           /* the one before it (in an earlier granule) may cover addr */
+            return -1;
+        b = &h->blocks[--i];
+    }
+    if (addr == b->addr) {
+        *interior = 0;
+        return i;
+    }
+    if (addr - b->addr < b->size) {
+        *interior = 1;
+        return i;
+    }
+    return -1;
 }
 
 long scan_find_block(const struct scan_heap *h, uintptr_t addr, int *interior)
@@ -118,26 +205,8 @@ long scan_find_block(const struct scan_heap *h, uintptr_t addr, int *interior)
 
     if (slot->page == 0)
         return -1;
-    size_t lo = slot->first, hi = (size_t)slot->first + slot->count;
-    while (lo < hi) {                       /* last block of the page starting at or below addr */
-        size_t mid = (lo + hi) / 2;
-        if (h->blocks[mid].addr <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == slot->first)
-        return -1;
-    const struct live_block *b = &h->blocks[lo - 1];
-    if (addr == b->addr) {
-        *interior = 0;
-        return (long)(lo - 1);
-    }
-    if (addr - b->addr < b->size) {
-        *interior = 1;
-        return (long)(lo - 1);
-    }
-    return -1;
+    long i = last_start_at_or_below(h, slot, addr);
+    return i < 0 ? -1 : covering(h, slot, i, addr, interior);
 }
 
 /* Each block is pushed at most once per phase (on a state change), so count slots suffice. */
@@ -146,29 +215,94 @@ static void push(struct scan_heap *h, size_t i)
     h->stack[h->stack_top++] = (uint32_t)i;
 }
 
-/* A word seen from a root or a reachable block. */
-static inline void visit_from_reachable(struct scan_heap *h, uintptr_t word)
-{
-    int interior;
-    long i = scan_find_block(h, word, &interior);
+/* What a word pointing into block i (at its start, or interior) does, in each phase. */
+typedef void (*mark_fn)(struct scan_heap *, size_t i, int interior);
 
-    if (i < 0)
-        return;
+/* Phase 1: a word seen from a root or a reachable block. */
+static inline void mark_from_reachable(struct scan_heap *h, size_t i, int interior)
+{
     if (!interior) {
         if (h->state[i] != BLOCK_REACHABLE) {
             h->state[i] = BLOCK_REACHABLE;
-            push(h, (size_t)i);
+            push(h, i);
         }
     } else if (h->state[i] == UNREACHED) {
         h->state[i] = BLOCK_POSSIBLY;      /* scanned in the possibly phase unless reached later */
     }
 }
 
-typedef void (*visit_fn)(struct scan_heap *, uintptr_t);
+/* Phase 2: anything reached from a possibly-reached block is possibly reached. */
+static inline void mark_from_possibly(struct scan_heap *h, size_t i, int interior)
+{
+    (void)interior;
+    if (h->state[i] == UNREACHED) {
+        h->state[i] = BLOCK_POSSIBLY;
+        push(h, i);
+    }
+}
 
-/* always_inline: each caller passes a constant visit, which the compiler then inlines into the loop. */
+/* Phase 3: the flood of one clique. */
+static inline void mark_from_leaked(struct scan_heap *h, size_t i, int interior)
+{
+    (void)interior;
+    if (i == h->leader)
+        return;
+    if (h->state[i] == UNREACHED) {
+        h->state[i] = BLOCK_INDIRECT;
+        push(h, i);
+    } else if (h->state[i] == BLOCK_DIRECT) {
+        h->state[i] = BLOCK_INDIRECT;      /* an earlier leader: its clique is already indirect */
+    }
+}
+
+/*
+ * Resolve the words collected in h->pending to blocks and mark them.  In a heap larger than the cache
+ * each word costs a miss on its page's slot, then one on its block and one on the block's state; done
+ * a batch at a time, each step's loads are issued for every word before any is waited on, so the
+ * misses overlap (marking 4 million blocks held by one table: 0.96 s one word at a time, 0.43 s in
+ * batches of 32).  A chain of blocks each reached only from the one before gains nothing: each batch
+ * holds one word.
+ */
+static inline __attribute__((always_inline)) void resolve_pending(struct scan_heap *h, mark_fn mark)
+{
+    const struct page_slot *slots[SCAN_BATCH];
+    size_t home[SCAN_BATCH];
+    long found[SCAN_BATCH];
+    size_t n = h->npending;
+
+    h->npending = 0;
+    for (size_t k = 0; k < n; k++) {
+        home[k] = page_home(h, h->pending[k] >> 12);
+        __builtin_prefetch(&h->pages[home[k]]);
+    }
+    for (size_t k = 0; k < n; k++) {
+        const struct page_slot *slot = page_probe(h, home[k], h->pending[k] >> 12);
+        slots[k] = slot;
+        found[k] = slot->page ? last_start_at_or_below(h, slot, h->pending[k]) : -1;
+        if (found[k] >= 0) {
+            __builtin_prefetch(&h->blocks[found[k]]);
+            __builtin_prefetch(&h->state[found[k]]);
+        }
+    }
+    for (size_t k = 0; k < n; k++) {
+        int interior;
+        long i = found[k] < 0 ? -1 : covering(h, slots[k], found[k], h->pending[k], &interior);
+        if (i >= 0)
+            mark(h, (size_t)i, interior);
+    }
+}
+
+/* Collect one word for resolve_pending; a full batch is resolved at once. */
+static inline __attribute__((always_inline)) void collect(struct scan_heap *h, uintptr_t word, mark_fn mark)
+{
+    h->pending[h->npending++] = word;
+    if (h->npending == SCAN_BATCH)
+        resolve_pending(h, mark);
+}
+
+/* always_inline: each caller passes a constant mark, which the compiler then inlines into the loop. */
 static inline __attribute__((always_inline)) void scan_words(struct scan_heap *h, uintptr_t start,
-                                                             uintptr_t end, visit_fn visit)
+                                                             uintptr_t end, mark_fn mark)
 {
     uintptr_t lo = h->count ? h->blocks[0].addr : 1, hi = 0;
 
@@ -181,7 +315,7 @@ static inline __attribute__((always_inline)) void scan_words(struct scan_heap *h
     for (const uintptr_t *p = (const uintptr_t *)start; (uintptr_t)(p + 1) <= end; p++) {
         uintptr_t w = *p;
         if (w >= lo && w <= hi)
-            visit(h, w);
+            collect(h, w, mark);
     }
 }
 
@@ -217,77 +351,62 @@ static int written_run(const struct scan_heap *h, uintptr_t addr, uintptr_t end,
 }
 
 static inline __attribute__((always_inline)) void scan_range(struct scan_heap *h, uintptr_t start, uintptr_t end,
-                                                             int shared, visit_fn visit)
+                                                             int shared, mark_fn mark)
 {
     if (h->pagemap < 0 || shared || end - start < SPARSE_MIN) {
-        scan_words(h, start, end, visit);
+        scan_words(h, start, end, mark);
         return;
     }
     while (start < end) {
         uintptr_t stop;
         if (written_run(h, start, end, &stop))
-            scan_words(h, start, stop, visit);
+            scan_words(h, start, stop, mark);
         else
             h->bytes_unwritten += stop - start;
         start = stop;
     }
 }
 
-static inline __attribute__((always_inline)) void scan_block_words(struct scan_heap *h, size_t i, visit_fn visit)
+static inline __attribute__((always_inline)) void scan_block_words(struct scan_heap *h, size_t i, mark_fn mark)
 {
-    scan_range(h, h->blocks[i].addr, h->blocks[i].addr + h->blocks[i].size, 0, visit);
+    scan_range(h, h->blocks[i].addr, h->blocks[i].addr + h->blocks[i].size, 0, mark);
+}
+
+/* Scan every block pushed, and resolve every word collected, until neither is left. */
+static inline __attribute__((always_inline)) void drain(struct scan_heap *h, mark_fn mark)
+{
+    for (;;) {
+        if (h->stack_top > 0) {
+            scan_block_words(h, h->stack[--h->stack_top], mark);
+        } else if (h->npending > 0) {
+            resolve_pending(h, mark);
+        } else {
+            return;
+        }
+    }
 }
 
 static void drain_reachable(struct scan_heap *h)
 {
-    while (h->stack_top > 0)
-        scan_block_words(h, h->stack[--h->stack_top], visit_from_reachable);
+    drain(h, mark_from_reachable);
 }
 
 void scan_root_range(struct scan_heap *h, uintptr_t start, uintptr_t end, int shared)
 {
-    scan_range(h, start, end, shared, visit_from_reachable);
+    scan_range(h, start, end, shared, mark_from_reachable);
     drain_reachable(h);
 }
 
 void scan_root_word(struct scan_heap *h, uintptr_t word)
 {
-    visit_from_reachable(h, word);
+    collect(h, word, mark_from_reachable);
     drain_reachable(h);
 }
 
 void scan_root_block(struct scan_heap *h, size_t i)
 {
-    scan_block_words(h, i, visit_from_reachable);
+    scan_block_words(h, i, mark_from_reachable);
     drain_reachable(h);
-}
-
-/* Phase 2: anything reached from a possibly-reached block is possibly reached. */
-static inline void visit_from_possibly(struct scan_heap *h, uintptr_t word)
-{
-    int interior;
-    long i = scan_find_block(h, word, &interior);
-
-    if (i >= 0 && h->state[i] == UNREACHED) {
-        h->state[i] = BLOCK_POSSIBLY;
-        push(h, (size_t)i);
-    }
-}
-
-/* Phase 3: the flood of one clique. */
-static inline void visit_from_leaked(struct scan_heap *h, uintptr_t word)
-{
-    int interior;
-    long i = scan_find_block(h, word, &interior);
-
-    if (i < 0 || (size_t)i == h->leader)
-        return;
-    if (h->state[i] == UNREACHED) {
-        h->state[i] = BLOCK_INDIRECT;
-        push(h, (size_t)i);
-    } else if (h->state[i] == BLOCK_DIRECT) {
-        h->state[i] = BLOCK_INDIRECT;      /* an earlier leader: its clique is already indirect */
-    }
 }
 
 void scan_classify(struct scan_heap *h)
@@ -296,8 +415,7 @@ void scan_classify(struct scan_heap *h)
     for (size_t i = 0; i < h->count; i++)
         if (h->state[i] == BLOCK_POSSIBLY)
             push(h, i);
-    while (h->stack_top > 0)
-        scan_block_words(h, h->stack[--h->stack_top], visit_from_possibly);
+    drain(h, mark_from_possibly);
 
     for (size_t i = 0; i < h->count; i++) {
         if (h->state[i] != UNREACHED)
@@ -305,7 +423,6 @@ void scan_classify(struct scan_heap *h)
         h->leader = i;
         h->state[i] = BLOCK_DIRECT;
         push(h, i);
-        while (h->stack_top > 0)
-            scan_block_words(h, h->stack[--h->stack_top], visit_from_leaked);
+        drain(h, mark_from_leaked);
     }
 }

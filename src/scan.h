@@ -35,10 +35,25 @@ enum block_state {
 
 const char *block_state_name(int state);   /* "reachable", "possibly", ... */
 
+/*
+ * One heap page in the scan's page index.  A word is resolved to its block without a binary search:
+ * the block covering an address is the last one starting at or below it, and its index is the page's
+ * first plus how many blocks start between the page's start and the address (a count kept for each
+ * 64 granules plus a popcount of the start bits), one slot read instead of a search through the
+ * sorted blocks.
+ */
 struct page_slot {
     uint64_t page;               /* address >> 12, plus one (0 = empty) */
-    uint32_t first, count;       /* the blocks overlapping that page */
+    uint32_t first;              /* the first block overlapping that page */
+    uint32_t count;              /* how many overlap it; PAGE_SLOT_SEARCH: find by binary search */
+    uint64_t starts[4];          /* bit k: a block starts in the page's 16-byte granule k */
+    uint8_t before[4];           /* blocks begun before starts[k]'s granules (on this page or earlier) */
 };
+/* Set in count when two blocks start in one granule (never for malloc's blocks, 16-aligned and at least
+   32 bytes apart): the start bits cannot tell them apart, so that page is searched. */
+#define PAGE_SLOT_SEARCH (1u << 31)
+
+#define SCAN_BATCH 16              /* words resolved together (see scan.c's resolve_pending) */
 
 struct scan_heap {
     struct live_block *blocks;   /* sorted by address (scan_sort_blocks) */
@@ -49,6 +64,8 @@ struct scan_heap {
     uint32_t *stack;             /* mark stack, capacity count */
     size_t stack_top;
     size_t leader;               /* the clique being flooded */
+    uintptr_t pending[SCAN_BATCH];   /* words seen, not yet resolved to blocks */
+    size_t npending;
     uint64_t bytes_scanned;      /* roots and blocks read */
     uint64_t bytes_unwritten;    /* skipped: pages the process never wrote (see scan_root_range) */
     int pagemap;                 /* /proc/self/pagemap open for reading, or -1: every page is read */

@@ -297,6 +297,74 @@ Test(scan, blocks_sort_by_address_small_and_large)
     check_sorted(300000);
 }
 
+/* The block containing addr by binary search over the sorted blocks: what the page index must answer. */
+static long reference_find(const struct live_block *blocks, size_t count, uintptr_t addr, int *interior)
+{
+    size_t lo = 0, hi = count;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (blocks[mid].addr <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return -1;
+    const struct live_block *b = &blocks[lo - 1];
+    if (addr != b->addr && addr - b->addr >= b->size)
+        return -1;
+    *interior = addr != b->addr;
+    return (long)(lo - 1);
+}
+
+/*
+ * Blocks as malloc lays them out (16-aligned, gaps between), blocks spanning pages, empty blocks, and on
+ * some pages blocks only 8-aligned: two to a 16-byte granule, or one starting mid-granule after a block
+ * that covers the granule's start.  Every address near every block resolves to the block a binary
+ * search finds.
+ */
+Test(scan, page_index_finds_the_block_a_binary_search_finds)
+{
+    enum { COUNT = 20000 };
+    struct live_block *blocks = calloc(COUNT, sizeof *blocks);
+    uint64_t x = 88172645463325252ull;
+    uintptr_t at = 0x10000;
+    for (size_t i = 0; i < COUNT; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int packed = (at >> 12) % 7 == 3;                  /* every seventh page: 8-byte spacing */
+        int odd = (at >> 12) % 7 == 5;                     /* and another: 24-byte blocks back to back */
+        uint64_t size = x % 11 == 0 ? (x >> 8) % 20000 : (x >> 8) % 200;
+        if (x % 13 == 0)
+            size = 0;
+        blocks[i].addr = at;
+        blocks[i].size = packed ? size % 8 : odd ? 24 : size;
+        at += packed ? 8 : odd ? 24 : ((blocks[i].size + 15) & ~(uint64_t)15) + (x >> 40) % 3 * 16;
+    }
+    size_t capacity = scan_page_slots_needed(blocks, COUNT);
+    struct page_slot *pages = calloc(capacity, sizeof *pages);
+    struct scan_heap h = { .blocks = blocks, .pages = pages, .page_capacity = capacity, .count = COUNT };
+    scan_index_pages(&h);
+
+    size_t searched_pages = 0, hits = 0;
+    for (size_t i = 0; i < capacity; i++)
+        searched_pages += pages[i].page && (pages[i].count & PAGE_SLOT_SEARCH);
+    cr_assert_gt(searched_pages, 0, "the packed pages take the binary search");
+    for (uintptr_t addr = 0x10000 - 64; addr < at + 64; addr += (addr & 7) ? 5 : 3) {
+        int interior = -1, expected_interior = -1;
+        long got = scan_find_block(&h, addr, &interior), expected = reference_find(blocks, COUNT, addr, &expected_interior);
+        cr_assert_eq(got, expected, "address %#lx: block %ld, expected %ld", (unsigned long)addr, got, expected);
+        if (expected >= 0) {
+            cr_assert_eq(interior, expected_interior, "address %#lx", (unsigned long)addr);
+            hits++;
+        }
+    }
+    cr_assert_gt(hits, COUNT, "most addresses land in blocks");
+    free(pages);
+    free(blocks);
+}
+
 Test(regions, partial_unmaps_trim_and_split_regions)
 {
     struct site *s = mmap_site();
