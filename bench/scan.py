@@ -35,11 +35,9 @@ def main(argv):
                 mode = "fork" if s.get("in_copy") else "in place"
                 scan_ms = s["total_ns"] / 1e6
                 mb = s["bytes_scanned"] / 1e6
-                work_ms = scan_ms if not s.get("in_copy") else scan_ms - s["pause_ns"] / 1e6
                 rate = mb / (scan_ms / 1e3) if scan_ms else 0
                 print(f"{n:>9} {mode:>8} {s['pause_ns'] / 1e6:>10.1f} {s['pause_ns'] / 1e6 / n * 1e5:>8.2f} "
                       f"{scan_ms:>8.1f} {mb:>10.1f} {rate:>7.0f}")
-                del work_ms
     return 0
 
 

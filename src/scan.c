@@ -372,12 +372,25 @@ static inline __attribute__((always_inline)) void scan_block_words(struct scan_h
     scan_range(h, h->blocks[i].addr, h->blocks[i].addr + h->blocks[i].size, 0, mark);
 }
 
+/*
+ * Blocks are popped from the mark stack in an order unrelated to their addresses: each pop waits on its
+ * block's entry and its first words.  The entry of the block popped 16 pops from now and the contents of
+ * the one 8 from now are fetched ahead (stress, 4M live blocks held by one array: exit scan 1.33 s ->
+ * 0.80-0.91 s; 4 ahead read the same, 16 worse).
+ */
+#define SCAN_AHEAD 8
+
 /* Scan every block pushed, and resolve every word collected, until neither is left. */
 static inline __attribute__((always_inline)) void drain(struct scan_heap *h, mark_fn mark)
 {
     for (;;) {
         if (h->stack_top > 0) {
-            scan_block_words(h, h->stack[--h->stack_top], mark);
+            size_t top = --h->stack_top;
+            if (top >= 2 * SCAN_AHEAD) {        /* blocks scanned soon: their entries, then their contents */
+                __builtin_prefetch(&h->blocks[h->stack[top - 2 * SCAN_AHEAD]]);
+                __builtin_prefetch((const void *)h->blocks[h->stack[top - SCAN_AHEAD]].addr);
+            }
+            scan_block_words(h, h->stack[top], mark);
         } else if (h->npending > 0) {
             resolve_pending(h, mark);
         } else {
