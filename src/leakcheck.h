@@ -44,7 +44,7 @@ struct leak_scan {
  */
 /*
  * The scan's buffers (a copy of the blocks, a sort scratch, states, a mark
- * stack, a page index: about 64 bytes a block) outlive leakcheck_run, since
+ * stack, a page index: about 72 bytes a block) outlive leakcheck_run, since
  * the result points into them; release them once the dump is written.
  */
 size_t leakcheck_buffer_bytes(void);
