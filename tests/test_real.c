@@ -117,7 +117,7 @@ Test(real, gcc_compiling_a_file, .timeout = 180)
 
 Test(real, git, .timeout = 120)
 {
-    char *argv[] = { "git", "-C", LEAKSCOPE_BUILD_DIR "/..", "log", "--oneline", "-5", NULL };
+    char *argv[] = { "git", "-C", LEAKSCOPE_SOURCE_DIR, "log", "--oneline", "-5", NULL };
     assert_same_with_preload(argv, NULL, 20);
 }
 

@@ -185,8 +185,8 @@ Test(tool, installed_tool_finds_its_library, .timeout = 60)
     char *dir = make_temp_dir(), *cmd;
     /* -o: install the library and tool this run is testing, never rebuild them (a source edited since
        the build would have make rewrite the library while other tests are preloading it). */
-    asprintf(&cmd, "make -s -C %s/.. BUILD=%s -o %s/libleakscope.so -o %s/leakscope install PREFIX=%s/prefix "
-             ">/dev/null 2>&1", LEAKSCOPE_BUILD_DIR, LEAKSCOPE_BUILD_DIR, LEAKSCOPE_BUILD_DIR, LEAKSCOPE_BUILD_DIR, dir);
+    asprintf(&cmd, "make -s -C %s BUILD=%s -o %s/libleakscope.so -o %s/leakscope install PREFIX=%s/prefix "
+             ">/dev/null 2>&1", LEAKSCOPE_SOURCE_DIR, LEAKSCOPE_BUILD_DIR, LEAKSCOPE_BUILD_DIR, LEAKSCOPE_BUILD_DIR, dir);
     cr_assert_eq(system(cmd), 0, "make install failed");
     char *tool;
     asprintf(&tool, "%s/prefix/bin/leakscope", dir);

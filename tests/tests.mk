@@ -18,7 +18,7 @@ TEST_SRCS  := tests/helpers.c tests/test_engine.c tests/test_dump.c tests/test_p
               tests/test_sample.c tests/test_unwind.c
 TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_CFLAGS := -std=c11 $(WARN) -O1 -g -Isrc -Itests -pthread -DSCENARIO_DIR='"$(SCENARIO_DIR)"' \
-               -DLEAKSCOPE_BUILD_DIR='"$(abspath $(BUILD))"'
+               -DLEAKSCOPE_BUILD_DIR='"$(abspath $(BUILD))"' -DLEAKSCOPE_SOURCE_DIR='"$(CURDIR)"'
 PROG_NAMES := widgets heap_calls mappings threads forker snapshot leaks blocked own_handler crasher hostile grow \
               realign big_frame sigmask many_returns
 PROGS      := $(PROG_NAMES:%=$(BUILD)/tests/progs/%) $(BUILD)/tests/progs/cxx_objects \
