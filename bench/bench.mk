@@ -1,5 +1,6 @@
 # Benchmarks (never part of `make test`).  `make bench-scan`: the reachability scan's stop-the-world
-# pause and throughput, scanning a fork()ed copy and scanning in place, at 10k, 100k and 1M blocks.
+# pause and throughput, scanning a fork()ed copy and scanning in place, at 10k, 100k and 1M blocks
+# (BENCH_SCAN_SIZES), on a random graph held through one table and on one list in a random order.
 BENCH_SCAN_SIZES ?= 10000 100000 1000000
 
 $(BUILD)/bench/scan_heap: bench/scan_heap.c | $(DEPS_STAMP)
