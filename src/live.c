@@ -337,9 +337,14 @@ static inline struct leaf *leaf_at(uintptr_t addr, int create, uintptr_t **slot,
     return tagged_leaf(v);
 }
 
+static inline uintptr_t entry_addr(uintptr_t page, const struct entry *e)
+{
+    return page + ENTRY_OFFSET(e->key);
+}
+
 static void entry_to_block(uintptr_t page, const struct entry *e, struct live_block *out)
 {
-    out->addr = page + ENTRY_OFFSET(e->key);
+    out->addr = entry_addr(page, e);
     out->size = ENTRY_SIZE(e->key);
     out->site = e->site;
     out->birth = e->birth;
@@ -492,7 +497,7 @@ void live_filter_enable(void)
             const struct leaf *l = shards[s].leaves[k];
             for (size_t i = 0; i < l->cap; i++)
                 if (l->e[i].key)
-                    filter_add(l->page + ENTRY_OFFSET(l->e[i].key), 1);
+                    filter_add(entry_addr(l->page, &l->e[i]), 1);
         }
     live_filter_on = 1;
     live_unlock_all();

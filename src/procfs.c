@@ -80,8 +80,7 @@ static int64_t now_ns(void)
 }
 
 static struct mallinfo2 last_mallinfo;
-static int64_t mallinfo_cost_ns = -1;
-static struct mallinfo_pace pace = { -1, -1, -1, 0 };
+static struct mallinfo_pace pace = { -1, -1, -1, 0 };   /* its last_cost_ns is the last walk's cost */
 
 int mallinfo_walk_due(struct mallinfo_pace *p, int64_t now, uint64_t frees)
 {
@@ -99,15 +98,21 @@ int mallinfo_walk_due(struct mallinfo_pace *p, int64_t now, uint64_t frees)
     return !busy || since >= MALLINFO_BUSY_WAIT_NS;
 }
 
+/* A walk that started at start and took cost: its figures are the ones reused until the next. */
+static void record_walk(struct mallinfo2 mi, int64_t start, int64_t cost)
+{
+    last_mallinfo = mi;
+    pace.last_walk_ns = start;
+    pace.last_cost_ns = cost;
+}
+
 static struct mallinfo2 fresh_mallinfo(void)
 {
     int64_t start = now_ns();
-    last_mallinfo = mallinfo2();
-    int64_t cost = now_ns() - start;
-    mallinfo_cost_ns = cost;
-    pace.last_walk_ns = start;
-    pace.last_cost_ns = cost;
-    return last_mallinfo;
+    struct mallinfo2 mi = mallinfo2();
+
+    record_walk(mi, start, now_ns() - start);
+    return mi;
 }
 
 /* smaps_rollup walks the page tables under the mmap lock: the same budget as mallinfo2. */
@@ -145,7 +150,7 @@ static void read_proc(struct proc_memory *m, struct mallinfo2 mi, int fresh_roll
     m->uordblks = (int64_t)mi.uordblks;
     m->fordblks = (int64_t)mi.fordblks;
     m->keepcost = (int64_t)mi.keepcost;
-    m->mallinfo_ns = mallinfo_cost_ns;
+    m->mallinfo_ns = pace.last_cost_ns;
     m->mallinfo_abandoned_ns = -1;
     m->threads = thread_count();
 }
@@ -193,10 +198,7 @@ void proc_memory_read_within(struct proc_memory *m, int64_t limit_ns)
     while ((rc = sem_clockwait(&walk.done, CLOCK_MONOTONIC, &until)) != 0 && errno == EINTR)
         ;
     if (rc == 0) {
-        last_mallinfo = walk.mi;
-        mallinfo_cost_ns = walk.ns;
-        pace.last_walk_ns = start;
-        pace.last_cost_ns = walk.ns;
+        record_walk(walk.mi, start, walk.ns);
         read_proc(m, walk.mi, 1);
         return;
     }

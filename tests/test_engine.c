@@ -263,15 +263,22 @@ static struct site *mmap_site(void)
     return s;
 }
 
+/* Marsaglia's xorshift64: the scan tests' reproducible stream of addresses and choices. */
+static uint64_t xorshift64(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
 /* Both digit widths (8 bits under 8,192 blocks, 16 from there) sort by address, every block kept. */
 static void check_sorted(size_t count)
 {
     struct live_block *blocks = calloc(count, sizeof *blocks), *scratch = calloc(count, sizeof *scratch);
     uint64_t x = 88172645463325252ull, sum = 0, sorted_sum = 0;
     for (size_t i = 0; i < count; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        xorshift64(&x);
         blocks[i].addr = (x & 0x7fffffffffffull) & ~(uint64_t)15;   /* 47-bit, 16-aligned; duplicates too */
         blocks[i].size = i;
         sum += blocks[i].addr ^ i;
@@ -330,9 +337,7 @@ Test(scan, page_index_finds_the_block_a_binary_search_finds)
     uint64_t x = 88172645463325252ull;
     uintptr_t at = 0x10000;
     for (size_t i = 0; i < COUNT; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        xorshift64(&x);
         int packed = (at >> 12) % 7 == 3;                  /* every seventh page: 8-byte spacing */
         int odd = (at >> 12) % 7 == 5;                     /* and another: 24-byte blocks back to back */
         uint64_t size = x % 11 == 0 ? (x >> 8) % 20000 : (x >> 8) % 200;
@@ -353,7 +358,8 @@ Test(scan, page_index_finds_the_block_a_binary_search_finds)
     cr_assert_gt(searched_pages, 0, "the packed pages take the binary search");
     for (uintptr_t addr = 0x10000 - 64; addr < at + 64; addr += (addr & 7) ? 5 : 3) {
         int interior = -1, expected_interior = -1;
-        long got = scan_find_block(&h, addr, &interior), expected = reference_find(blocks, COUNT, addr, &expected_interior);
+        long got = scan_find_block(&h, addr, &interior);
+        long expected = reference_find(blocks, COUNT, addr, &expected_interior);
         cr_assert_eq(got, expected, "address %#lx: block %ld, expected %ld", (unsigned long)addr, got, expected);
         if (expected >= 0) {
             cr_assert_eq(interior, expected_interior, "address %#lx", (unsigned long)addr);
@@ -422,34 +428,34 @@ Test(scan, batched_marking_classifies_as_one_word_at_a_time)
     uint32_t *stack = calloc(COUNT, sizeof *stack);
     size_t *ref_stack = calloc(COUNT, sizeof *ref_stack);
     uint64_t x = 0x243f6a8885a308d3ull;
-#define NEXT() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
 
     for (unsigned round = 0; round < 4; round++) {
         memset(arena, 0, arena_bytes);
         size_t at = 0;
         for (size_t i = 0; i < COUNT; i++) {
-            uint64_t size = NEXT() % 50 == 0 ? 4096 + 16 * (NEXT() % 600) : 16 * (1 + NEXT() % 12);
+            uint64_t size = xorshift64(&x) % 50 == 0 ? 4096 + 16 * (xorshift64(&x) % 600)
+                                                     : 16 * (1 + xorshift64(&x) % 12);
             blocks[i].addr = (uintptr_t)arena + at;
             blocks[i].size = size;
-            at += size + 16 * (NEXT() % 3);
+            at += size + 16 * (xorshift64(&x) % 3);
         }
         cr_assert_lt(at, arena_bytes);
         for (size_t i = 0; i < COUNT; i++) {
             uintptr_t *words = (uintptr_t *)blocks[i].addr;
             for (size_t k = 0; k < blocks[i].size / 8; k++) {
-                const struct live_block *to = &blocks[NEXT() % COUNT];
-                unsigned dice = (unsigned)(NEXT() % 100);
+                const struct live_block *to = &blocks[xorshift64(&x) % COUNT];
+                unsigned dice = (unsigned)(xorshift64(&x) % 100);
                 if (dice < 6 + round * 2)
                     words[k] = to->addr;                                /* a start pointer */
                 else if (dice < 9 + round * 2)
-                    words[k] = to->addr + 8 * (1 + NEXT() % (to->size / 8));   /* interior, or just past */
+                    words[k] = to->addr + 8 * (1 + xorshift64(&x) % (to->size / 8));   /* interior, or just past */
                 else if (dice < 11 + round * 2)
-                    words[k] = NEXT();                                  /* noise */
+                    words[k] = xorshift64(&x);                                  /* noise */
             }
         }
         /* The scan sorts what the live table gives it: hand it the blocks shuffled. */
         for (size_t i = COUNT - 1; i > 0; i--) {
-            size_t j = NEXT() % (i + 1);
+            size_t j = xorshift64(&x) % (i + 1);
             struct live_block t = blocks[i];
             blocks[i] = blocks[j];
             blocks[j] = t;
@@ -457,7 +463,7 @@ Test(scan, batched_marking_classifies_as_one_word_at_a_time)
         scan_sort_blocks(blocks, scratch, COUNT);
         uintptr_t roots[ROOTS];
         for (int k = 0; k < ROOTS; k++)
-            roots[k] = blocks[NEXT() % COUNT].addr + (k % 4 == 3 ? 8 : 0);
+            roots[k] = blocks[xorshift64(&x) % COUNT].addr + (k % 4 == 3 ? 8 : 0);
 
         size_t capacity = scan_page_slots_needed(blocks, COUNT);
         struct page_slot *pages = calloc(capacity, sizeof *pages);
@@ -498,7 +504,6 @@ Test(scan, batched_marking_classifies_as_one_word_at_a_time)
             cr_assert_gt(classes[c], 0, "round %u: no block is %s", round, block_state_name(c));
         free(pages);
     }
-#undef NEXT
     munmap(arena, arena_bytes);
     free(blocks);
     free(scratch);
